@@ -1,0 +1,1 @@
+//! The asset model (design.md §3).
