@@ -1,1 +1,214 @@
-//! Typed configuration.
+//! Typed configuration: one TOML file (plus device templates in a directory beside it),
+//! `HEATKPI__SECTION__KEY` environment overrides, secrets from the environment or files only.
+//!
+//! The structs here are the operator documentation: every field's doc comment says what the key
+//! means. `validate` checks everything serde cannot (cross-references, units, monotonic tables)
+//! and reports every problem with file:line:column.
+
+pub mod modbus;
+pub mod sim;
+
+use crate::model::asset::{
+    GenUnit, Network, RegulationTable, Source, Stack, Substation, Threshold, WeatherStation,
+};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Site-wide settings.
+    #[serde(default)]
+    pub site: Site,
+    /// Where samples, results and events are kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The ingest path: batching and plausibility limits.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// Heat plants.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<Source>,
+    /// Boilers, CHP units and engines.
+    #[serde(default, rename = "unit")]
+    pub units: Vec<GenUnit>,
+    /// Emission points.
+    #[serde(default, rename = "stack")]
+    pub stacks: Vec<Stack>,
+    /// Heat networks.
+    #[serde(default, rename = "network")]
+    pub networks: Vec<Network>,
+    /// Substations (węzły).
+    #[serde(default, rename = "substation")]
+    pub substations: Vec<Substation>,
+    /// Outdoor temperature stations.
+    #[serde(default, rename = "weather")]
+    pub weather: Vec<WeatherStation>,
+    /// Regulation (heating-curve) tables.
+    #[serde(default, rename = "regulation")]
+    pub regulations: Vec<RegulationTable>,
+    /// KPI thresholds.
+    #[serde(default, rename = "threshold")]
+    pub thresholds: Vec<Threshold>,
+    /// Other metered assets that are not plants, networks or substations (heat meters at plant
+    /// outlets, make-up water meters, gas stations): id and kind only.
+    #[serde(default, rename = "meter")]
+    pub meters: Vec<Meter>,
+    /// Modbus collection.
+    #[serde(default)]
+    pub modbus: modbus::ModbusConfig,
+    /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
+    #[serde(default)]
+    pub simulator: Option<sim::SimulatorConfig>,
+}
+
+/// Site-wide settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Utility name printed on reports.
+    #[serde(default)]
+    pub name: String,
+    /// IANA time zone of reporting days and months.
+    #[serde(default = "default_tz")]
+    pub timezone: String,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site {
+            name: String::new(),
+            timezone: default_tz(),
+        }
+    }
+}
+
+fn default_tz() -> String {
+    "Europe/Warsaw".into()
+}
+
+/// Which store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The embedded SQLite file (default).
+    #[default]
+    Sqlite,
+}
+
+/// Where samples, results and events are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Backend.
+    #[serde(default)]
+    pub backend: Backend,
+    /// SQLite database file, relative to the configuration file's directory.
+    #[serde(default = "default_db_path")]
+    pub path: String,
+    /// Days raw samples are kept; hourly rollups are kept for good. 0 keeps raw data for good.
+    #[serde(default = "default_retention")]
+    pub raw_retention_days: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: Backend::Sqlite,
+            path: default_db_path(),
+            raw_retention_days: default_retention(),
+        }
+    }
+}
+
+fn default_db_path() -> String {
+    "data/heatkpi.db".into()
+}
+fn default_retention() -> u32 {
+    400
+}
+
+/// The ingest path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Samples per store write.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Longest a sample waits for its batch to fill, ms.
+    #[serde(default = "default_linger")]
+    pub linger_ms: u64,
+    /// Samples that may wait in the ingest queue before collectors are slowed (back-pressure).
+    #[serde(default = "default_queue")]
+    pub queue_capacity: usize,
+    /// Plausibility limits per quantity, overriding the built-in ones:
+    /// `[ingest.limits.supply_temp] min = 0.0, max = 150.0`.
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, Limits>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            batch_size: default_batch(),
+            linger_ms: default_linger(),
+            queue_capacity: default_queue(),
+            limits: Default::default(),
+        }
+    }
+}
+
+fn default_batch() -> usize {
+    10_000
+}
+fn default_linger() -> u64 {
+    500
+}
+fn default_queue() -> usize {
+    100_000
+}
+
+/// Plausibility limits in the canonical unit of a quantity; a value outside is stored as
+/// `suspect`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Lowest plausible value.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Highest plausible value.
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+/// What a standalone meter asset measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeterKind {
+    /// A heat meter (plant outlet, own use, purchased heat, transfer).
+    Heat,
+    /// A make-up water meter.
+    MakeupWater,
+    /// A fuel meter or gas station.
+    Fuel,
+    /// An electricity meter.
+    Electricity,
+    /// A heat accumulator.
+    Storage,
+}
+
+/// A metered asset that is not a plant, unit, network or substation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meter {
+    /// Stable id, e.g. `ec-north-out`.
+    pub id: String,
+    /// What it measures.
+    pub kind: MeterKind,
+    /// Name shown to operators.
+    #[serde(default)]
+    pub name: String,
+    /// Accuracy class (1, 2 or 3) of heat meters.
+    #[serde(default)]
+    pub meter_class: Option<u8>,
+}
