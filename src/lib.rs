@@ -9,4 +9,5 @@ pub mod collect;
 pub mod config;
 pub mod ingest;
 pub mod model;
+pub mod sim;
 pub mod store;
