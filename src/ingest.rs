@@ -11,6 +11,7 @@
 //! [`Ingest`] is synchronous and owned by one thread; [`pipeline`] wraps it for async
 //! collectors with sample-count back-pressure and a separate store-writer thread.
 
+pub mod line_protocol;
 pub mod pipeline;
 
 use crate::config::{IngestConfig, Limits};

@@ -6,6 +6,8 @@
 //! `README.md` for operation and `model` for the shared vocabulary.
 
 pub mod config;
+pub mod import;
 pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod store;
