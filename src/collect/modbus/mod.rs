@@ -1,0 +1,3 @@
+//! The Modbus collection agent: register maps (templates), request planning, polling.
+
+pub mod plan;
