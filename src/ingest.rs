@@ -310,6 +310,16 @@ impl Ingest {
     fn check(&mut self, r: Reading) -> Result<Option<Sample>, IngestError> {
         self.stats.received += 1;
         let q = r.series.quantity;
+        if !r.value.is_finite() && r.quality != Quality::Good {
+            // A collector's "no value" marker (device error, sentinel): kept so the gap is
+            // visible; the value itself is meaningless and never used (not good quality).
+            return Ok(Some(Sample {
+                series: r.series,
+                ts: r.ts,
+                value: 0.0,
+                quality: r.quality,
+            }));
+        }
         if !r.value.is_finite() {
             self.reject(RejectReason::NotFinite, || {
                 format!(
@@ -472,6 +482,16 @@ impl Ingest {
             }
         }
         Ok(())
+    }
+
+    /// Queue an event to be written with the next batch.
+    pub fn queue_event(&mut self, event: EventRecord) {
+        self.events.push(event);
+    }
+
+    /// Whether events are queued.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Number of queued samples.

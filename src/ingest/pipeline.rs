@@ -26,6 +26,7 @@ enum Msg {
         ack: Option<Ack>,
     },
     Flush(Ack),
+    Event(EventRecord),
 }
 
 struct Batch {
@@ -66,6 +67,11 @@ impl IngestHandle {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Msg::Flush(tx)).map_err(|_| PipelineClosed)?;
         rx.await.map_err(|_| PipelineClosed)
+    }
+
+    /// Queue an event (a device gone stale, a data gap) to be written with the next batch.
+    pub fn send_event(&self, event: EventRecord) -> Result<(), PipelineClosed> {
+        self.tx.send(Msg::Event(event)).map_err(|_| PipelineClosed)
     }
 
     async fn enqueue(
@@ -174,6 +180,10 @@ fn check_loop(
                     force = true;
                 }
             }
+            Ok(Msg::Event(e)) => {
+                ingest.queue_event(e);
+                oldest.get_or_insert_with(Instant::now);
+            }
             Ok(Msg::Flush(a)) => {
                 acks.push(a);
                 force = true;
@@ -189,7 +199,9 @@ fn check_loop(
         }
         let due =
             ingest.pending_len() >= batch_size || oldest.is_some_and(|t| t.elapsed() >= linger);
-        if (force || due) && (ingest.pending_len() > 0 || !acks.is_empty() || permits > 0) {
+        if (force || due)
+            && (ingest.pending_len() > 0 || ingest.has_events() || !acks.is_empty() || permits > 0)
+        {
             let (samples, events) = ingest.take_pending();
             let batch = Batch {
                 samples,
