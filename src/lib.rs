@@ -7,7 +7,9 @@
 
 pub mod collect;
 pub mod config;
+pub mod import;
 pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod sim;
 pub mod store;

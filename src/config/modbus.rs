@@ -75,6 +75,43 @@ pub struct Device {
     /// Free tags written with every sample.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Largest gap of unused registers read to join two points into one request.
+    #[serde(default = "default_max_hole")]
+    pub max_hole: u16,
+    /// Most registers in one request (the Modbus limit is 125).
+    #[serde(default = "default_max_registers")]
+    pub max_registers: u16,
+    /// Most coils or discrete inputs in one request (the Modbus limit is 2000).
+    #[serde(default = "default_max_bits")]
+    pub max_bits: u16,
+    /// Workaround: wait this long after connecting before the first request, ms.
+    #[serde(default)]
+    pub pause_after_connect_ms: u64,
+    /// Workaround: wait this long between two requests, ms (slow serial devices).
+    #[serde(default)]
+    pub pause_between_requests_ms: u64,
+    /// Workaround: read each point with its own request (devices that refuse block reads).
+    #[serde(default)]
+    pub one_point_per_request: bool,
+    /// Workaround: close the connection after every poll (devices allowing one connection).
+    #[serde(default)]
+    pub close_after_poll: bool,
+    /// Polls in a row that may fail before the device is flagged stale and an event raised.
+    #[serde(default = "default_stale_after")]
+    pub stale_after_polls: u32,
+}
+
+fn default_max_hole() -> u16 {
+    10
+}
+fn default_max_registers() -> u16 {
+    125
+}
+fn default_max_bits() -> u16 {
+    2000
+}
+fn default_stale_after() -> u32 {
+    3
 }
 
 fn default_unit_id() -> u8 {
