@@ -17,8 +17,10 @@ use super::faults::DeviceFaults;
 use super::rng::Rng;
 use super::utility::{AssetRef, Utility};
 use crate::collect::decode;
-use crate::config::Settings;
+use crate::collect::modbus::point::{StatusEffect, status_effect};
 use crate::config::modbus::{DataType, PointDef, Template};
+use crate::config::{Limits, Settings};
+use crate::ingest::SeriesRules;
 use crate::model::counter::{Step, classify};
 use crate::model::quantity::convert;
 use crate::model::{Kind, Quality, Quantity, SeriesKey};
@@ -75,9 +77,18 @@ impl SimPoint {
         delta * self.a
     }
 
-    /// The counter modulus in canonical units (what ingest checks overflows against).
-    pub fn modulus_canonical(&self) -> Option<f64> {
-        decode::modulus_in_unit(&self.def).map(|m| m * self.a)
+    /// The ingest rules of the point's series, as a collector derives them from the point: the
+    /// counter modulus and the point's plausibility limits, in canonical units.
+    pub fn rules(&self) -> SeriesRules {
+        let canonical = |v: f64| self.a * v + self.b;
+        let limits = (self.def.min.is_some() || self.def.max.is_some()).then(|| Limits {
+            min: self.def.min.map(canonical),
+            max: self.def.max.map(canonical),
+        });
+        SeriesRules {
+            modulus: decode::modulus_in_unit(&self.def).map(|m| m * self.a),
+            limits,
+        }
     }
 
     fn show_counter(&mut self) {
@@ -116,7 +127,6 @@ pub struct SimDevice {
     pub unit_id: u8,
     /// Points.
     pub points: Vec<SimPoint>,
-    status_masks: Vec<(u16, Quality)>,
     /// Faults in force.
     pub faults: DeviceFaults,
     /// Counter wrap-arounds seen at the last update: (point index).
@@ -197,7 +207,6 @@ fn device(
     (address, unit_id): (&str, u8),
 ) -> Result<SimDevice, SimError> {
     let mut points = Vec::new();
-    let mut status_masks = Vec::new();
     for p in &t.points {
         let perr = |reason: String| SimError::Point {
             device: id.to_string(),
@@ -211,16 +220,6 @@ fn device(
         };
         if p.data_type == DataType::String {
             return Err(perr("string points carry no simulated value".into()));
-        }
-        if q == Quantity::DeviceStatus {
-            for (name, &mask) in &p.status_bits {
-                let quality = match name.as_str() {
-                    "maintenance" => Quality::Maintenance,
-                    "calibration" => Quality::Calibration,
-                    _ => Quality::Bad,
-                };
-                status_masks.push((mask, quality));
-            }
         }
         let supported = u.value(a, q).is_some();
         if !supported {
@@ -245,12 +244,6 @@ fn device(
             supported,
         });
     }
-    // Maintenance outranks calibration outranks fault when several bits are set.
-    status_masks.sort_by_key(|(_, q)| match q {
-        Quality::Maintenance => 0,
-        Quality::Calibration => 1,
-        _ => 2,
-    });
     Ok(SimDevice {
         id: id.to_string(),
         asset: asset.to_string(),
@@ -259,7 +252,6 @@ fn device(
         address: address.to_string(),
         unit_id,
         points,
-        status_masks,
         faults: DeviceFaults::default(),
         wrapped: Vec::new(),
     })
@@ -292,7 +284,7 @@ impl SimDevice {
             Quantity::ReturnTemp if faults.swapped => Quantity::SupplyTemp,
             q => q,
         };
-        let mut status = 0u16;
+        let mut effect = StatusEffect::None;
         for (i, p) in self.points.iter_mut().enumerate() {
             if !p.supported {
                 continue;
@@ -339,22 +331,19 @@ impl SimDevice {
                     p.sentinel = true;
                 }
             }
-            if q == Quantity::DeviceStatus && !p.sentinel {
-                status |= p.value as u16;
+            if !p.def.status_bits.is_empty() && !p.sentinel {
+                effect = effect.max(status_effect(&p.def, p.value));
             }
         }
-        let device_quality = self
-            .status_masks
-            .iter()
-            .find(|(mask, _)| status & mask != 0)
-            .map_or(Quality::Good, |(_, q)| *q);
+        // The agent's rule (collect::modbus::poll): status points are good, the device's other
+        // points take the status word's effect, sentinels are bad.
         for p in &mut self.points {
             p.quality = if !p.supported || p.sentinel {
                 Quality::Bad
-            } else if p.def.quantity == Quantity::DeviceStatus {
+            } else if !p.def.status_bits.is_empty() {
                 Quality::Good
             } else {
-                device_quality
+                effect.quality()
             };
         }
     }

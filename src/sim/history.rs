@@ -8,8 +8,8 @@ use super::sink::{Batch, ReadingSink};
 use super::truth::Truth;
 use crate::config::Settings;
 use crate::config::modbus::Template;
-use crate::model::TimestampMs;
 use crate::model::time::{self, Window};
+use crate::model::{Quality, SeriesKey, TimestampMs, Unit};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +22,9 @@ pub struct HistoryOptions {
     pub from_month: (i32, u32),
     /// Number of months.
     pub months: u32,
+    /// Stop after this many local days (quick looks and tests); the truth then covers the
+    /// partial month.
+    pub days: Option<u32>,
     /// Generate this many substations instead of the configured ones (benchmarks).
     pub substations: Option<usize>,
     /// Seed; defaults to `[simulator] seed`.
@@ -42,6 +45,7 @@ impl HistoryOptions {
         HistoryOptions {
             from_month: (year, month),
             months: 1,
+            days: None,
             substations: None,
             seed: None,
             step_s: None,
@@ -69,8 +73,10 @@ pub struct HistoryReport {
     pub from_ms: TimestampMs,
     /// End (exclusive), UTC ms.
     pub to_ms: TimestampMs,
-    /// Readings not written because their value could not be encoded.
-    pub skipped: u64,
+    /// Readings written without a value (NaN, quality bad): sentinels, and every point of a
+    /// device that did not answer, exactly as the Modbus agent hands them to ingest (which
+    /// counts and rejects them).
+    pub no_value: u64,
     /// Wall time, s.
     pub wall_s: f64,
     /// Of which spent in the sink, s.
@@ -113,7 +119,12 @@ pub fn history(
             settings.site.timezone
         ))
     })?;
-    let range = range_of(tz, opts.from_month, opts.months)?;
+    let mut range = range_of(tz, opts.from_month, opts.months)?;
+    if let Some(days) = opts.days {
+        let first = time::local_date(tz, range.start);
+        let end = time::local_midnight(tz, first + chrono::Duration::days(i64::from(days.max(1))));
+        range.end = range.end.min(end);
+    }
     let builtin;
     let templates = match &opts.templates {
         Some(t) => t,
@@ -136,16 +147,14 @@ pub fn history(
     for d in &sim.devices {
         for p in d.points.iter().filter(|p| p.supported) {
             series += 1;
-            if let Some(m) = p.modulus_canonical() {
-                sink.set_modulus(&p.series, m);
-            }
+            sink.set_rules(&p.series, p.rules());
         }
     }
     let mut rec = Recorder::new(&sim, range, seed, step_s);
     let mut batch = Batch::new(opts.batch_size);
     let mut out = Out {
         readings: 0,
-        skipped: 0,
+        no_value: 0,
         sink_s: 0.0,
     };
     let steps = ((range.end - range.start) / sim.step_ms) as u64;
@@ -178,7 +187,7 @@ pub fn history(
         steps,
         from_ms: range.start,
         to_ms: range.end,
-        skipped: out.skipped,
+        no_value: out.no_value,
         wall_s: wall.elapsed().as_secs_f64(),
         sink_s: out.sink_s,
         truth,
@@ -187,8 +196,34 @@ pub fn history(
 
 struct Out {
     readings: u64,
-    skipped: u64,
+    no_value: u64,
     sink_s: f64,
+}
+
+/// One reading: series, time, value, unit, quality.
+type Row<'a> = (&'a SeriesKey, TimestampMs, f64, Unit, Quality);
+
+impl Out {
+    fn push(
+        &mut self,
+        batch: &mut Batch,
+        sink: &mut dyn ReadingSink,
+        (series, ts, value, unit, quality): Row<'_>,
+    ) -> Result<(), SimError> {
+        batch.push(series, ts, value, unit, quality);
+        self.readings += 1;
+        if !value.is_finite() {
+            self.no_value += 1;
+        }
+        if batch.is_full() {
+            let t = Instant::now();
+            sink.push(batch.readings())
+                .map_err(|e| SimError::Sink(e.to_string()))?;
+            self.sink_s += t.elapsed().as_secs_f64();
+            batch.clear();
+        }
+        Ok(())
+    }
 }
 
 /// Write what every answering device shows at `sim.ts`.
@@ -200,25 +235,22 @@ fn emit(
 ) -> Result<(), SimError> {
     let ts = sim.ts;
     for d in &mut sim.devices {
-        // A device that does not answer leaves a gap, as the collector would.
+        // A device that does not answer gives bad readings without a value, as the agent
+        // reports a failed request.
         if !d.answering() {
+            for p in d.points.iter().filter(|p| p.supported) {
+                out.push(
+                    batch,
+                    sink,
+                    (&p.series, ts, f64::NAN, p.def.unit, Quality::Bad),
+                )?;
+            }
             continue;
         }
         d.observe_emitted();
         for p in d.points.iter().filter(|p| p.supported) {
-            if !p.value.is_finite() {
-                out.skipped += 1;
-                continue;
-            }
-            batch.push(&p.series, ts, p.value, p.def.unit, p.quality);
-            out.readings += 1;
-            if batch.is_full() {
-                let t = Instant::now();
-                sink.push(batch.readings())
-                    .map_err(|e| SimError::Sink(e.to_string()))?;
-                out.sink_s += t.elapsed().as_secs_f64();
-                batch.clear();
-            }
+            let value = if p.sentinel { f64::NAN } else { p.value };
+            out.push(batch, sink, (&p.series, ts, value, p.def.unit, p.quality))?;
         }
     }
     Ok(())

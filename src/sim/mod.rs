@@ -35,7 +35,7 @@ mod weather;
 
 pub use history::{HistoryOptions, HistoryReport, history, write_truth};
 pub use server::{DeviceInfo, PointValue, ServeOptions, SimHandle, serve};
-pub use sink::{Batch, Fnv64, HashSink, Reading, ReadingSink, SinkError, VecSink};
+pub use sink::{Batch, Fnv64, HashSink, Reading, ReadingSink, SeriesRules, SinkError, VecSink};
 pub use truth::*;
 
 use crate::config::Settings;

@@ -108,7 +108,11 @@ impl Recorder {
     /// A recorder for a run of `sim` over `range`.
     pub fn new(sim: &Simulation, range: Window, seed: u64, step_s: u32) -> Self {
         let tz = sim.utility.tz;
-        let months = time::windows(tz, range, Every::Month);
+        // A partial month (a run of some days) is clipped to the run.
+        let months: Vec<Window> = time::windows(tz, range, Every::Month)
+            .into_iter()
+            .map(|w| Window::new(w.start.max(range.start), w.end.min(range.end)))
+            .collect();
         let hours = time::windows(tz, range, Every::Hours(1));
         let n_units = sim.utility.units.len();
         let n_subs = sim.utility.substations.len();

@@ -1,36 +1,24 @@
 //! Where history readings go: the ingest path, or a test sink.
 //!
-//! [`Reading`] has the shape of `crate::ingest::Reading` (a value in the unit the device declares,
-//! converted by ingest). [`ReadingSink`] is the small trait the history writer needs; the ingest
-//! path implements it, and so do [`HashSink`] (a fingerprint of everything written, for
-//! determinism checks and benchmarks) and [`VecSink`] (keeps everything, for tests).
+//! [`ReadingSink`] is the small trait the history writer needs. The ingest path implements it
+//! (so history takes the one path every sample takes), and so do [`HashSink`] (a fingerprint of
+//! everything written, for determinism checks and benchmarks) and [`VecSink`] (keeps
+//! everything, for tests).
 
+use crate::ingest::Ingest;
+pub use crate::ingest::{Reading, SeriesRules};
 use crate::model::{Quality, SeriesKey, TimestampMs, Unit};
 use std::collections::HashMap;
 use std::hash::Hasher;
-
-/// One reading as a collector produces it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    /// Which series.
-    pub series: SeriesKey,
-    /// When, UTC ms.
-    pub ts: TimestampMs,
-    /// The value in `unit`.
-    pub value: f64,
-    /// The unit the device reports in.
-    pub unit: Unit,
-    /// Quality as the collector judged it (status bits, sentinels).
-    pub quality: Quality,
-}
 
 /// An error from a sink.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where the history writer sends readings.
 pub trait ReadingSink {
-    /// Declare the register modulus of a counter series, in the canonical unit of its quantity.
-    fn set_modulus(&mut self, series: &SeriesKey, modulus: f64);
+    /// Declare a series' rules from its point definition, as a collector does: the register
+    /// modulus of a counter and the point's plausibility limits, in canonical units.
+    fn set_rules(&mut self, series: &SeriesKey, rules: SeriesRules);
     /// Take a batch of readings (time-ordered within each series).
     fn push(&mut self, readings: &[Reading]) -> Result<(), SinkError>;
     /// Make everything pushed durable.
@@ -77,8 +65,10 @@ impl HashSink {
 }
 
 impl ReadingSink for HashSink {
-    fn set_modulus(&mut self, _series: &SeriesKey, modulus: f64) {
-        self.hasher.write_u64(modulus.to_bits());
+    fn set_rules(&mut self, series: &SeriesKey, rules: SeriesRules) {
+        self.hasher.write(series.asset.as_bytes());
+        self.hasher
+            .write_u64(rules.modulus.unwrap_or(0.0).to_bits());
     }
     fn push(&mut self, readings: &[Reading]) -> Result<(), SinkError> {
         for r in readings {
@@ -103,13 +93,13 @@ impl ReadingSink for HashSink {
 pub struct VecSink {
     /// The readings, in the order pushed.
     pub readings: Vec<Reading>,
-    /// Declared moduli.
-    pub moduli: HashMap<SeriesKey, f64>,
+    /// Declared rules.
+    pub rules: HashMap<SeriesKey, SeriesRules>,
 }
 
 impl ReadingSink for VecSink {
-    fn set_modulus(&mut self, series: &SeriesKey, modulus: f64) {
-        self.moduli.insert(series.clone(), modulus);
+    fn set_rules(&mut self, series: &SeriesKey, rules: SeriesRules) {
+        self.rules.insert(series.clone(), rules);
     }
     fn push(&mut self, readings: &[Reading]) -> Result<(), SinkError> {
         self.readings.extend_from_slice(readings);
@@ -117,6 +107,18 @@ impl ReadingSink for VecSink {
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+impl ReadingSink for Ingest {
+    fn set_rules(&mut self, series: &SeriesKey, rules: SeriesRules) {
+        Ingest::set_rules(self, series.clone(), rules);
+    }
+    fn push(&mut self, readings: &[Reading]) -> Result<(), SinkError> {
+        Ingest::push(self, readings).map_err(|e| Box::new(e) as SinkError)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ingest::flush(self).map_err(|e| Box::new(e) as SinkError)
     }
 }
 
