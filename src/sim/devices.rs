@@ -64,6 +64,8 @@ pub struct SimPoint {
     pub quality: Quality,
     /// Whether the asset has this quantity at all.
     pub supported: bool,
+    /// For status points: each mask with its effect, from the agent's `status_effect`.
+    status_masks: Vec<(u16, StatusEffect)>,
 }
 
 impl SimPoint {
@@ -242,6 +244,11 @@ fn device(
             sentinel: true,
             quality: Quality::Bad,
             supported,
+            status_masks: p
+                .status_bits
+                .values()
+                .map(|&m| (m, status_effect(p, f64::from(m))))
+                .collect(),
         });
     }
     Ok(SimDevice {
@@ -331,8 +338,13 @@ impl SimDevice {
                     p.sentinel = true;
                 }
             }
-            if !p.def.status_bits.is_empty() && !p.sentinel {
-                effect = effect.max(status_effect(&p.def, p.value));
+            if !p.sentinel {
+                let word = p.value as u16;
+                for &(mask, e) in &p.status_masks {
+                    if word & mask != 0 {
+                        effect = effect.max(e);
+                    }
+                }
             }
         }
         // The agent's rule (collect::modbus::poll): status points are good, the device's other

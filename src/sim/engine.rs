@@ -31,6 +31,8 @@ pub struct SimSetup {
     pub substations: Option<usize>,
     /// Add synthetic devices for simulated assets without a configured device.
     pub synthesize: bool,
+    /// End of the run, if known: events after it need no preparation.
+    pub end_ms: Option<TimestampMs>,
 }
 
 /// A running simulation.
@@ -93,7 +95,7 @@ impl Simulation {
             ts: setup.start_ms,
             wraps: Vec::new(),
         };
-        sim.place_overflows()?;
+        sim.place_overflows(setup.end_ms.unwrap_or(TimestampMs::MAX))?;
         for (i, d) in sim.devices.iter_mut().enumerate() {
             d.update(&sim.utility, sim.utility.cond.device[i]);
         }
@@ -128,7 +130,7 @@ impl Simulation {
     /// Give each counter_overflow target a register reading that wraps exactly at the event
     /// instant: a look-ahead run of the physics finds the true counter there, and the register
     /// starts that far below its modulus. (Assumes no other fault on the same meter before it.)
-    fn place_overflows(&mut self) -> Result<(), SimError> {
+    fn place_overflows(&mut self, end: TimestampMs) -> Result<(), SimError> {
         let targets: Vec<(usize, TimestampMs, usize)> = self
             .scenario
             .events
@@ -156,7 +158,7 @@ impl Simulation {
                     "the device has no heat-energy register with a `modulus`",
                 ));
             };
-            if at <= self.ts {
+            if at <= self.ts || at >= end {
                 continue;
             }
             let p = &dev.points[pi];
@@ -191,7 +193,11 @@ impl Simulation {
         while ts < until {
             ts += self.step_ms;
             sc.apply(ts, &mut u.cond);
-            u.step(ts);
+            match a {
+                // A substation's meter depends on the shared conditions only: run just it.
+                AssetRef::Substation(i) => u.step_one_substation(ts, i),
+                _ => u.step(ts),
+            }
             prev = cur;
             cur = u.value(a, q).unwrap_or(0.0);
         }

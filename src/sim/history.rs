@@ -141,6 +141,7 @@ pub fn history(
         start_ms: range.start,
         substations: opts.substations,
         synthesize: true,
+        end_ms: Some(range.end),
     };
     let mut sim = Simulation::new(settings, templates, &setup)?;
     let mut series = 0usize;
@@ -151,7 +152,9 @@ pub fn history(
         }
     }
     let mut rec = Recorder::new(&sim, range, seed, step_s);
-    let mut batch = Batch::new(opts.batch_size);
+    // A whole number of steps per batch: each slot then always holds the same series.
+    let steps_per_batch = opts.batch_size.div_ceil(series.max(1)).max(1);
+    let mut batch = Batch::new(steps_per_batch * series.max(1));
     let mut out = Out {
         readings: 0,
         no_value: 0,
@@ -201,16 +204,16 @@ struct Out {
 }
 
 /// One reading: series, time, value, unit, quality.
-type Row<'a> = (&'a SeriesKey, TimestampMs, f64, Unit, Quality);
+type Row<'a> = (usize, &'a SeriesKey, TimestampMs, f64, Unit, Quality);
 
 impl Out {
     fn push(
         &mut self,
         batch: &mut Batch,
         sink: &mut dyn ReadingSink,
-        (series, ts, value, unit, quality): Row<'_>,
+        (id, series, ts, value, unit, quality): Row<'_>,
     ) -> Result<(), SimError> {
-        batch.push(series, ts, value, unit, quality);
+        batch.push(id, series, ts, value, unit, quality);
         self.readings += 1;
         if !value.is_finite() {
             self.no_value += 1;
@@ -234,23 +237,22 @@ fn emit(
     out: &mut Out,
 ) -> Result<(), SimError> {
     let ts = sim.ts;
+    let mut id = 0usize;
     for d in &mut sim.devices {
         // A device that does not answer gives bad readings without a value, as the agent
         // reports a failed request.
-        if !d.answering() {
-            for p in d.points.iter().filter(|p| p.supported) {
-                out.push(
-                    batch,
-                    sink,
-                    (&p.series, ts, f64::NAN, p.def.unit, Quality::Bad),
-                )?;
-            }
-            continue;
+        let answering = d.answering();
+        if answering {
+            d.observe_emitted();
         }
-        d.observe_emitted();
         for p in d.points.iter().filter(|p| p.supported) {
-            let value = if p.sentinel { f64::NAN } else { p.value };
-            out.push(batch, sink, (&p.series, ts, value, p.def.unit, p.quality))?;
+            let (value, quality) = match (answering, p.sentinel) {
+                (false, _) => (f64::NAN, Quality::Bad),
+                (true, true) => (f64::NAN, p.quality),
+                (true, false) => (p.value, p.quality),
+            };
+            out.push(batch, sink, (id, &p.series, ts, value, p.def.unit, quality))?;
+            id += 1;
         }
     }
     Ok(())

@@ -17,6 +17,7 @@
 mod cems;
 mod devices;
 mod engine;
+mod event_truth;
 mod faults;
 mod history;
 mod network;

@@ -43,7 +43,10 @@ pub struct NetworkSim {
     pub base_leak_m3h: f64,
     /// Design flow (sum of the substations' valve capacities), m³/h.
     pub design_flow_m3h: f64,
+    // Two streams: the supply control must not depend on the leak, so a look-ahead of one
+    // substation (engine::Simulation::probe) reproduces its supply temperature exactly.
     rng: Rng,
+    leak_rng: Rng,
     leak_noise: Ar1,
     supply_noise: Ar1,
     /// Whether the plant feeds the network (false during a network-wide planned stop).
@@ -96,6 +99,7 @@ impl NetworkSim {
         dt: f64,
     ) -> Self {
         let mut rng = Rng::new(seed, 0x4E_0000 + index);
+        let mut leak_rng = Rng::new(seed, 0x4F_0000 + index);
         NetworkSim {
             id: n.id.clone(),
             table,
@@ -104,9 +108,10 @@ impl NetworkSim {
             ua_mw_per_k: physics.pipe_loss_w_per_m_k * n.length_km * 1000.0 / 1e6,
             base_leak_m3h: physics.makeup_exchange_per_year * n.water_volume_m3 / 8760.0,
             design_flow_m3h: design_flow_m3h.max(1.0),
-            leak_noise: Ar1::new(&mut rng, 0.15, 6.0 * 3600.0, dt),
+            leak_noise: Ar1::new(&mut leak_rng, 0.15, 6.0 * 3600.0, dt),
             supply_noise: Ar1::new(&mut rng, 0.4, 600.0, dt),
             rng,
+            leak_rng,
             running: true,
             supply_c: 80.0,
             return_c: 50.0,
@@ -171,7 +176,7 @@ impl NetworkSim {
     ) -> f64 {
         self.delivered_mw = delivered_mw;
         self.substation_flow_m3h = substation_flow_m3h;
-        let noise = self.leak_noise.step(&mut self.rng);
+        let noise = self.leak_noise.step(&mut self.leak_rng);
         self.leak_m3h = (self.base_leak_m3h * leak_factor * (1.0 + noise)).max(0.0);
         self.loss_pipe_mw = (self.ua_mw_per_k * (self.mean_c - ground_c)).max(0.0);
         // Leaked water leaves at the network temperature and is replaced by cold water.

@@ -8,8 +8,8 @@
 
 use super::SimError;
 use super::engine::{SimSetup, Simulation};
+use super::event_truth::events_truth;
 use super::faults::Silence;
-use super::recorder::events_truth;
 use super::registers::Image;
 use super::truth::EventTruth;
 use crate::config::Settings;
@@ -183,6 +183,7 @@ pub async fn serve(
         start_ms: start - start.rem_euclid(step_ms.max(1)),
         substations: None,
         synthesize: false,
+        end_ms: None,
     };
     let sim = Simulation::new(settings, templates, &setup)?;
     if sim.devices.is_empty() {

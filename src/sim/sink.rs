@@ -124,9 +124,13 @@ impl ReadingSink for Ingest {
 
 /// A reusable batch: readings are overwritten in place, so the asset strings keep their
 /// buffers and a long history allocates nothing per sample once the batch has filled once.
+/// Each slot remembers which series it holds (a caller's series number): when a batch is a
+/// whole number of steps long, every slot gets the same series again and its key is not even
+/// copied.
 #[derive(Debug)]
 pub struct Batch {
     buf: Vec<Reading>,
+    ids: Vec<usize>,
     len: usize,
     cap: usize,
 }
@@ -137,14 +141,16 @@ impl Batch {
         let cap = cap.max(1);
         Batch {
             buf: Vec::with_capacity(cap),
+            ids: Vec::with_capacity(cap),
             len: 0,
             cap,
         }
     }
 
-    /// Add a reading.
+    /// Add a reading of series number `id` (any number that is the same for the same key).
     pub fn push(
         &mut self,
+        id: usize,
         series: &SeriesKey,
         ts: TimestampMs,
         value: f64,
@@ -152,13 +158,17 @@ impl Batch {
         quality: Quality,
     ) {
         if let Some(r) = self.buf.get_mut(self.len) {
-            r.series.asset.clone_from(&series.asset);
-            r.series.quantity = series.quantity;
+            if self.ids[self.len] != id {
+                r.series.asset.clone_from(&series.asset);
+                r.series.quantity = series.quantity;
+                self.ids[self.len] = id;
+            }
             r.ts = ts;
             r.value = value;
             r.unit = unit;
             r.quality = quality;
         } else {
+            self.ids.push(id);
             self.buf.push(Reading {
                 series: series.clone(),
                 ts,

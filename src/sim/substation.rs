@@ -8,7 +8,7 @@
 //! substation's own cooling quality. Flow is what carries the power across that Δθ, capped by
 //! the control valve; energy and volume registers integrate it exactly as a meter does.
 
-use super::rng::{Ar1, Rng, lag};
+use super::rng::{Ar1, Rng};
 use super::water;
 use crate::config::sim::PhysicsConfig;
 use crate::model::asset::Substation;
@@ -55,11 +55,41 @@ pub fn heating_schedule(hour: f64) -> f64 {
     }
 }
 
+/// First-order lag factors `e^(−dt/τ)` of the sensor dynamics for one step length, computed
+/// once per step rather than once per substation.
+#[derive(Debug, Clone, Copy)]
+pub struct Lags {
+    outage: f64,
+    idle: f64,
+    supply: f64,
+    ret: f64,
+}
+
+impl Lags {
+    /// The factors for steps of `dt_s`.
+    pub fn new(dt_s: f64) -> Self {
+        let f = |tau: f64| (-dt_s / tau).exp();
+        Lags {
+            outage: f(OUTAGE_TAU_S),
+            idle: f(IDLE_TAU_S),
+            supply: f(SUPPLY_TAU_S),
+            ret: f(RETURN_TAU_S),
+        }
+    }
+}
+
+/// `x` moved towards `target` by the lag factor `a`.
+fn towards(x: f64, target: f64, a: f64) -> f64 {
+    target + (x - target) * a
+}
+
 /// Conditions common to all substations in one step.
 #[derive(Debug, Clone, Copy)]
 pub struct StepEnv {
     /// Step length, s.
     pub dt_s: f64,
+    /// Lag factors for `dt_s`.
+    pub lags: Lags,
     /// Outdoor temperature as the buildings feel it, °C.
     pub building_outdoor_c: f64,
     /// Degree-day base, °C.
@@ -223,8 +253,8 @@ impl SubstationSim {
             // Branch valve closed or pumps off: no flow, Δp collapses, the water cools.
             self.power_mw = 0.0;
             self.flow_m3h = 0.0;
-            self.supply_c = lag(self.supply_c, ROOM_C, OUTAGE_TAU_S, dt);
-            self.return_c = lag(self.return_c, ROOM_C, OUTAGE_TAU_S, dt);
+            self.supply_c = towards(self.supply_c, ROOM_C, env.lags.outage);
+            self.return_c = towards(self.return_c, ROOM_C, env.lags.outage);
             self.dp_bar = (0.02 + 0.01 * dp_noise).max(0.0);
             self.unsupplied_gj += demand * dt / 1000.0;
             return;
@@ -236,21 +266,25 @@ impl SubstationSim {
             // cool — zero flow alone does not mean an interruption (domain.md §6.2).
             self.power_mw = 0.0;
             self.flow_m3h = 0.0;
-            self.supply_c = lag(self.supply_c, ROOM_C + 10.0, IDLE_TAU_S, dt);
-            self.return_c = lag(self.return_c, ROOM_C + 5.0, IDLE_TAU_S, dt);
+            self.supply_c = towards(self.supply_c, ROOM_C + 10.0, env.lags.idle);
+            self.return_c = towards(self.return_c, ROOM_C + 5.0, env.lags.idle);
             return;
         }
         let load = (self.flow_m3h / self.max_flow_m3h).min(1.0);
         // Transport cooling grows as the flow falls (longer residence time in the pipe).
         let target_f = feed.supply_c - self.drop_k * (1.5 - 0.5 * load);
-        self.supply_c = lag(self.supply_c, target_f, SUPPLY_TAU_S, dt);
+        self.supply_c = towards(self.supply_c, target_f, env.lags.supply);
         let target_r = (feed.return_table_c + self.return_bias_k + ret_noise)
             .max(env.cold_water_c + 5.0)
             .min(self.supply_c - 1.0);
-        self.return_c = lag(self.return_c, target_r, RETURN_TAU_S, dt).min(self.supply_c - 1.0);
-        let flow = water::flow_m3h(demand, self.supply_c, self.return_c).min(self.max_flow_m3h);
+        self.return_c = towards(self.return_c, target_r, env.lags.ret).min(self.supply_c - 1.0);
+        // Flow that carries the demand across Δθ, capped by the valve; power is what that flow
+        // carries, so the meter identity E = V·k·Δθ holds exactly.
+        let dtheta = self.supply_c - self.return_c;
+        let k = water::heat_coefficient(self.supply_c, self.return_c);
+        let flow = (demand * 3600.0 / (k * dtheta)).min(self.max_flow_m3h);
         self.flow_m3h = flow;
-        self.power_mw = water::power_mw(flow, self.supply_c, self.return_c);
+        self.power_mw = flow / 3600.0 * k * dtheta;
         self.energy_gj += self.power_mw * dt / 1000.0;
         self.volume_m3 += flow * dt / 3600.0;
         self.unsupplied_gj += (demand - self.power_mw).max(0.0) * dt / 1000.0;
@@ -305,6 +339,7 @@ mod tests {
         let mut s = SubstationSim::new(asset, &PhysicsConfig::default(), (0, 0, 0), 1, 0, 60.0);
         let env = StepEnv {
             dt_s: 60.0,
+            lags: Lags::new(60.0),
             building_outdoor_c: -1.0,
             hdd_base_c: 18.0,
             heating_limit_c: 15.0,

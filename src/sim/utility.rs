@@ -98,6 +98,8 @@ pub struct Utility {
     pub weather_now: WeatherNow,
     own_use: Vec<f64>,
     unit_heat: Vec<f64>,
+    acc: Vec<(f64, f64)>,
+    lags: substation::Lags,
 }
 
 fn cfg_err(msg: String) -> SimError {
@@ -318,6 +320,7 @@ impl Utility {
             }
         }
         let own_use = sources.iter().map(|s| s.own_use).collect();
+        let n_networks = networks.len();
         let n_units = units.len();
         let table_now = vec![(0.0, 0.0); tables.len()];
         Ok(Utility {
@@ -343,6 +346,8 @@ impl Utility {
             weather_now: WeatherNow::default(),
             own_use,
             unit_heat: vec![0.0; n_units],
+            acc: vec![(0.0, 0.0); n_networks],
+            lags: substation::Lags::new(dt_s),
         })
     }
 
@@ -366,8 +371,9 @@ impl Utility {
         }
     }
 
-    /// Advance the physics to `ts` (one step of `dt_s`) under `self.cond`.
-    pub fn step(&mut self, ts: TimestampMs) {
+    /// The part of a step every substation depends on: clock, weather, regulation tables and
+    /// the networks' supply temperature control.
+    fn begin_step(&mut self, ts: TimestampMs) -> StepEnv {
         let dt = self.dt_s;
         self.clock = Clock::at(self.tz, ts);
         let wx = self.weather.step(&self.clock, dt);
@@ -378,10 +384,16 @@ impl Utility {
         for (t, now) in self.tables.iter().zip(self.table_now.iter_mut()) {
             *now = t.at(wx.setpoint_outdoor_c).unwrap_or((70.0, 40.0));
         }
+        for (i, n) in self.networks.iter_mut().enumerate() {
+            let running = !self.cond.network_off.get(i).copied().unwrap_or(false);
+            let delta = self.cond.network_delta.get(i).copied().unwrap_or(0.0);
+            n.prepare(self.table_now[n.table], delta, running, dt);
+        }
         // More heat is needed to warm colder mains water to the DHW set point of ~55 °C.
         let cold_factor = (55.0 - wx.cold_water_c) / (55.0 - 8.0);
-        let env = StepEnv {
+        StepEnv {
             dt_s: dt,
+            lags: self.lags,
             building_outdoor_c: wx.building_outdoor_c,
             hdd_base_c: self.physics.hdd_base_c,
             heating_limit_c: self.physics.heating_limit_c,
@@ -389,30 +401,36 @@ impl Utility {
             dhw_factor: substation::dhw_profile(self.clock.hour, self.clock.weekday >= 5)
                 * cold_factor,
             cold_water_c: wx.cold_water_c,
-        };
-        for (i, n) in self.networks.iter_mut().enumerate() {
-            let running = !self.cond.network_off.get(i).copied().unwrap_or(false);
-            let delta = self.cond.network_delta.get(i).copied().unwrap_or(0.0);
-            n.prepare(self.table_now[n.table], delta, running, dt);
         }
-        let mut acc = vec![(0.0, 0.0); self.networks.len()];
+    }
+
+    /// Advance only the shared conditions and substation `i` to `ts`: what substation `i`
+    /// does depends on nothing else, so a look-ahead of one meter need not run the plant.
+    pub fn step_one_substation(&mut self, ts: TimestampMs, i: usize) {
+        let env = self.begin_step(ts);
+        let feed = feed(
+            &self.networks,
+            &self.cond,
+            &self.table_now,
+            &self.substations[i],
+            i,
+        );
+        self.substations[i].step(&env, &feed);
+    }
+
+    /// Advance the physics to `ts` (one step of `dt_s`) under `self.cond`.
+    pub fn step(&mut self, ts: TimestampMs) {
+        let dt = self.dt_s;
+        let env = self.begin_step(ts);
+        let wx = self.weather_now;
+        self.acc.iter_mut().for_each(|a| *a = (0.0, 0.0));
         for (i, s) in self.substations.iter_mut().enumerate() {
-            let net = &self.networks[s.network];
-            let off = !net.running
-                || self.cond.branch_off.get(s.branch).copied().unwrap_or(false)
-                || self.cond.substation_off.get(i).copied().unwrap_or(false);
-            let feed = Feed {
-                on: !off,
-                supply_c: net.supply_c
-                    - self.cond.branch_delta.get(s.branch).copied().unwrap_or(0.0),
-                return_table_c: self.table_now[s.table].1,
-                dp_plant_bar: net.dp_bar,
-                flow_ratio_sq: net.flow_ratio_sq(),
-            };
+            let feed = feed(&self.networks, &self.cond, &self.table_now, s, i);
             s.step(&env, &feed);
-            acc[s.network].0 += s.power_mw;
-            acc[s.network].1 += s.flow_m3h;
+            self.acc[s.network].0 += s.power_mw;
+            self.acc[s.network].1 += s.flow_m3h;
         }
+        let acc = &self.acc;
         for (i, n) in self.networks.iter_mut().enumerate() {
             let leak = self.cond.leak_factor.get(i).copied().unwrap_or(1.0);
             let need = n.request(acc[i].0, acc[i].1, (wx.ground_c, wx.cold_water_c), leak);
@@ -549,5 +567,26 @@ impl Utility {
             Quantity::Electricity => mw * 0.8,
             _ => 0.0,
         }
+    }
+}
+
+/// What the network offers substation `s` (index `i`) under the scenario's conditions.
+fn feed(
+    networks: &[NetworkSim],
+    cond: &Conditions,
+    table_now: &[(f64, f64)],
+    s: &SubstationSim,
+    i: usize,
+) -> Feed {
+    let net = &networks[s.network];
+    let off = !net.running
+        || cond.branch_off.get(s.branch).copied().unwrap_or(false)
+        || cond.substation_off.get(i).copied().unwrap_or(false);
+    Feed {
+        on: !off,
+        supply_c: net.supply_c - cond.branch_delta.get(s.branch).copied().unwrap_or(0.0),
+        return_table_c: table_now[s.table].1,
+        dp_plant_bar: net.dp_bar,
+        flow_ratio_sq: net.flow_ratio_sq(),
     }
 }

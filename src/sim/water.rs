@@ -4,10 +4,12 @@
 //! heat coefficient for its meters and its energy balance, so metered and true energy agree to
 //! the register resolution.
 
-/// Density of water at `theta_c`, kg/m³. A fit to the IAPWS values within 0.5 kg/m³ from 10
-/// to 130 °C (20 °C: 998.2, 70 °C: 977.8, 100 °C: 958.4).
+/// Density of water at `theta_c`, kg/m³: a cubic least-squares fit to the IAPWS values from
+/// 10 to 130 °C, within 0.13 kg/m³ (20 °C: 998.2, 70 °C: 977.8, 100 °C: 958.4). A polynomial
+/// rather than a power law because it runs for every substation every step.
 pub fn density(theta_c: f64) -> f64 {
-    1000.6 - 0.0128 * theta_c.max(0.0).powf(1.76)
+    let t = theta_c;
+    1000.652 + t * (-0.035_677 + t * (-0.004_761_2 + t * 8.82e-6))
 }
 
 /// Specific heat capacity of water at `theta_c`, kJ/(kg·K): minimum 4.178 near 35 °C,
@@ -24,6 +26,7 @@ pub fn heat_coefficient(supply_c: f64, return_c: f64) -> f64 {
 }
 
 /// Heat power, MW, for a volume flow in m³/h across `supply_c` → `return_c`.
+#[cfg(test)]
 pub fn power_mw(flow_m3h: f64, supply_c: f64, return_c: f64) -> f64 {
     flow_m3h / 3600.0 * heat_coefficient(supply_c, return_c) * (supply_c - return_c)
 }
