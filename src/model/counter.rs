@@ -32,10 +32,11 @@ pub fn classify(prev: f64, next: f64, modulus: Option<f64>) -> Step {
     if next >= prev {
         return Step::Increase(next - prev);
     }
-    if let Some(m) = modulus.filter(|m| *m > 0.0) {
-        if prev >= m / 2.0 && next < m / 2.0 {
-            return Step::Overflow(next + m - prev);
-        }
+    if let Some(m) = modulus.filter(|m| *m > 0.0)
+        && prev >= m / 2.0
+        && next < m / 2.0
+    {
+        return Step::Overflow(next + m - prev);
     }
     if next <= prev.abs() * RESET_SHARE {
         Step::Reset
