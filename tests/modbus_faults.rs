@@ -52,7 +52,7 @@ impl tokio_modbus::server::Service for Device {
             match behaviour {
                 Behaviour::Silent => std::future::pending().await,
                 Behaviour::Exception => Err(ExceptionCode::ServerDeviceFailure),
-                Behaviour::Late if n % 2 == 0 => {
+                Behaviour::Late if n.is_multiple_of(2) => {
                     tokio::time::sleep(Duration::from_millis(600)).await;
                     Ok(Response::ReadHoldingRegisters(words))
                 }
@@ -125,7 +125,7 @@ async fn faulty_devices_do_not_disturb_healthy_ones() {
         ));
     }
     let loaded = heatkpi::config::load_str(&toml, "faults.toml", dir.path()).expect("config");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("t.db")).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
     let svc = Service::start(&loaded, store.clone()).unwrap_or_else(|_| panic!("service"));
     let run = Duration::from_secs(4);
     let t0 = chrono::Utc::now().timestamp_millis();
