@@ -2,3 +2,4 @@
 //! points, never KPIs; everything they read goes through `ingest`.
 
 pub mod modbus;
+pub mod mqtt;

@@ -6,6 +6,7 @@
 //! and reports every problem with file:line:column.
 
 pub mod modbus;
+pub mod mqtt;
 pub mod sim;
 
 use crate::model::asset::{
@@ -57,6 +58,9 @@ pub struct Settings {
     /// Modbus collection.
     #[serde(default)]
     pub modbus: modbus::ModbusConfig,
+    /// MQTT collection.
+    #[serde(default)]
+    pub mqtt: mqtt::MqttConfig,
     /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
     #[serde(default)]
     pub simulator: Option<sim::SimulatorConfig>,
