@@ -223,6 +223,7 @@ async fn poll_loop(mut c: PollCtx) {
                     b.connected = true;
                     b.connects += 1;
                     b.session_present = ack.session_present;
+                    b.subscribed = ack.session_present && !first;
                     b.last_error = None;
                 });
                 tracing::info!(broker = %id, session_present = ack.session_present, generation, "mqtt: connected");
@@ -248,6 +249,7 @@ async fn poll_loop(mut c: PollCtx) {
                 let _ = c.tx.send(r).await;
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                c.status.with(c.bi, |b| b.subscribed = true);
                 for (i, code) in ack.return_codes.iter().enumerate() {
                     if matches!(code, rumqttc::SubscribeReasonCode::Failure) {
                         let filter = c.filters.get(i).map(|f| f.path.as_str()).unwrap_or("?");
@@ -266,6 +268,8 @@ async fn poll_loop(mut c: PollCtx) {
                 let why = explain(&c.broker, &e);
                 c.status.with(c.bi, |b| {
                     b.connected = false;
+                    b.subscribed = false;
+                    b.failed_connects += 1;
                     b.last_error = Some(why.clone());
                 });
                 if up_since.take().is_some_and(|t| t.elapsed() >= STABLE_AFTER) {

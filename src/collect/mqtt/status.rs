@@ -38,6 +38,11 @@ pub struct BrokerStatus {
     pub connected: bool,
     /// Successful connects (CONNACKs) since start.
     pub connects: u64,
+    /// Failed connection attempts and dropped connections since start.
+    pub failed_connects: u64,
+    /// Whether the broker confirmed the subscriptions on the current connection (or kept them
+    /// in the session).
+    pub subscribed: bool,
     /// Whether the broker had kept the session at the last connect.
     pub session_present: bool,
     /// The last connection error, in operator words.
