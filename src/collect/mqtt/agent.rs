@@ -250,6 +250,7 @@ async fn poll_loop(mut c: PollCtx) {
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 c.status.with(c.bi, |b| b.subscribed = true);
+                tracing::info!(broker = %id, filters = c.filters.len(), "mqtt: subscribed");
                 for (i, code) in ack.return_codes.iter().enumerate() {
                     if matches!(code, rumqttc::SubscribeReasonCode::Failure) {
                         let filter = c.filters.get(i).map(|f| f.path.as_str()).unwrap_or("?");
