@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::mqtt::MqttConfig;
 use proptest::prelude::*;
+use serde_json::Value;
 
 /// 2026-01-15T10:00:00Z in ms.
 const T0: TimestampMs = 1_768_471_200_000;
