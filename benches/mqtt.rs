@@ -167,7 +167,12 @@ async fn heatkpi(
         async move { mqtt::run(&cfg, h, status, stop_rx).await }
     });
     let subscribed = || status.snapshot().first().is_some_and(|b| b.subscribed);
+    let ready_by = Instant::now() + Duration::from_secs(30);
     while !subscribed() {
+        if Instant::now() > ready_by {
+            eprintln!("  heatkpi did not subscribe: {:?}", status.snapshot());
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let want = (msgs * per) as u64;
@@ -183,6 +188,9 @@ async fn heatkpi(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let got = samples();
+    if got < want {
+        eprintln!("  heatkpi stalled: {:?}", status.snapshot());
+    }
     let _ = h.flush().await; // QoS 0 readings are not awaited per message
     let secs = start.elapsed().as_secs_f64();
     let _ = p.wait();
@@ -247,7 +255,17 @@ fn main() {
         "mosquitto_sub msg/s",
         "heatkpi/sub"
     );
+    if std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let only = std::env::var("HEATKPI_BENCH_ONLY").unwrap_or_default();
     for (qos, per) in [(0u8, 1usize), (0, 20), (1, 1), (1, 20)] {
+        if !only.is_empty() && !format!("qos{qos}-{per}").starts_with(&only) {
+            continue;
+        }
         // QoS 1 bursts stay under mosquitto_pub's 65,535 message ids (services.md §1d)
         let n = if per == 1 {
             msgs.min(60_000)

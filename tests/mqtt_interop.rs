@@ -8,7 +8,10 @@ use heatkpi::collect::mqtt::{self, MqttStatus, SubscriptionStatus, TapOptions};
 use heatkpi::config::mqtt::MqttConfig;
 use heatkpi::store::{EventFilter, Store};
 use std::time::Duration;
-use support::{Publisher, host_port, mqtt_config, peer, pipeline_in, unique, wait_for};
+use support::mini_store::MiniStore;
+use support::{
+    Publisher, host_port, mqtt_config, peer, pipeline_in, pipeline_with, unique, wait_for,
+};
 use tokio::sync::watch;
 
 /// 2026-01-15T10:00:00Z in ms.
@@ -170,6 +173,73 @@ async fn every_format_end_to_end_through_mosquitto() {
     assert_eq!(sub(&s, "lp").samples, 1);
     assert_eq!(s[0].stale_acks, 0);
 
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    drop(h);
+    pipe.shutdown().unwrap();
+}
+
+/// A QoS 1 burst larger than every internal queue, into a slow store: the agent must neither
+/// stall nor lose anything. (With a small rumqttc request queue the ack, process and poll
+/// tasks waited on each other in a cycle and this hung.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos1_burst_into_a_slow_store_neither_stalls_nor_loses() {
+    let Some(addr) = peer("HEATKPI_PEER_MQTT") else {
+        return;
+    };
+    let (host, port) = host_port(&addr);
+    let p = unique("burst");
+    const N: usize = 20_000;
+    let cfg = mqtt_config(&format!(
+        r#"
+        [[mqtt.broker]]
+        host = "{host}"
+        port = {port}
+        client_id = "{p}"
+        clean_session = true
+        [[mqtt.subscription]]
+        topic = "{p}/b"
+        format = "json"
+        asset = "ss-b"
+        time_field = "t"
+        time_format = "epoch_ms"
+        fields = {{ v = {{ quantity = "flow", unit = "m3/h" }} }}
+        "#
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let slow = MiniStore::open(&dir.path().join("slow.db"))
+        .unwrap()
+        .with_write_delay(Duration::from_millis(20));
+    let (store, h, pipe) = pipeline_with(slow);
+    let (status, stop, task) = start(cfg, h.clone());
+    assert!(subscribed(&status).await, "{:?}", status.snapshot());
+    let lines: String = (0..N)
+        .map(|i| format!("{{\"t\":{},\"v\":{i}}}\n", T0 + i as i64))
+        .collect();
+    let file = dir.path().join("burst.txt");
+    std::fs::write(&file, lines).unwrap();
+    let published = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            &format!("{p}/b"),
+            "-l",
+        ])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .status()
+        .expect("mosquitto_pub");
+    assert!(published.success());
+    let all = wait_for(Duration::from_secs(60), || {
+        first(&status).is_some_and(|b| b.acked == N as u64)
+    })
+    .await;
+    assert!(all, "stalled: {:?}", status.snapshot());
+    assert_eq!(store.counts("ss-b.flow"), (N as i64, N as i64));
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
     drop(h);

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 /// See the module docs.
 pub struct MiniStore {
     conn: Mutex<Connection>,
+    write_delay: Option<std::time::Duration>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -44,7 +45,14 @@ impl MiniStore {
         .map_err(err)?;
         Ok(MiniStore {
             conn: Mutex::new(conn),
+            write_delay: None,
         })
+    }
+
+    /// Make every write take at least this long (a slow disk, a busy store).
+    pub fn with_write_delay(mut self, d: std::time::Duration) -> Self {
+        self.write_delay = Some(d);
+        self
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -92,6 +100,9 @@ impl MiniStore {
 
 impl Store for MiniStore {
     fn write(&self, samples: &[Sample]) -> Result<WriteReport, StoreError> {
+        if let Some(d) = self.write_delay {
+            std::thread::sleep(d);
+        }
         let mut c = self.conn();
         let tx = c.transaction().map_err(err)?;
         let mut written = 0;

@@ -62,7 +62,12 @@ pub fn mqtt_config(text: &str) -> MqttConfig {
 
 /// A store in `dir` with its ingest pipeline.
 pub fn pipeline_in(dir: &Path) -> (Arc<MiniStore>, IngestHandle, Pipeline) {
-    let store = Arc::new(MiniStore::open(&dir.join("test.db")).expect("store"));
+    pipeline_with(MiniStore::open(&dir.join("test.db")).expect("store"))
+}
+
+/// An ingest pipeline over `store`.
+pub fn pipeline_with(store: MiniStore) -> (Arc<MiniStore>, IngestHandle, Pipeline) {
+    let store = Arc::new(store);
     let cfg = IngestConfig {
         linger_ms: 20,
         ..IngestConfig::default()

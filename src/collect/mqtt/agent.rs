@@ -36,6 +36,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// Capacity of rumqttc's request queue (subscriptions and acks). The ack task awaits this
+/// queue and only the poll task drains it, while the poll task may be waiting for the process
+/// task, which may be waiting for the ack task: with a small queue that is a cycle, and it did
+/// hang under load. Acks outstanding on one connection cannot exceed the 65,535 packet ids the
+/// broker can have unacknowledged, so with room for all of them the ack task never waits here.
+const REQUEST_QUEUE: usize = u16::MAX as usize + 1024;
 /// Messages taken into one group commit at most.
 const GROUP_MAX: usize = 512;
 /// Group commits waiting for their acks at most (back-pressure on the process task).
@@ -117,7 +123,7 @@ pub(super) async fn run_broker(
     let broker = plan.broker.clone();
     let mut opts = options(&broker, &broker.client_id(), broker.clean_session)?;
     opts.set_manual_acks(true);
-    let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+    let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_QUEUE);
     let mut net = eventloop.network_options();
     net.set_connection_timeout(broker.connect_timeout_s.max(1));
     eventloop.set_network_options(net);

@@ -120,8 +120,7 @@ pub fn options(
     // Whole seconds only: rumqttc's set_keep_alive panics on fractions of a second.
     o.set_keep_alive(Duration::from_secs(broker.keep_alive_s))
         .set_clean_session(clean_session)
-        .set_max_packet_size(MAX_PACKET_BYTES, 64 * 1024)
-        .set_request_channel_capacity(1024);
+        .set_max_packet_size(MAX_PACKET_BYTES, 64 * 1024);
     match (&broker.username, password(broker)?) {
         (Some(u), p) => {
             o.set_credentials(u.clone(), p.unwrap_or_default());

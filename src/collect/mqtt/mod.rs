@@ -13,6 +13,12 @@
 //! Exactly-once in the store needs timestamps in the payload: a reading stamped with the
 //! receive time gets a new time when it is delivered again.
 //!
+//! QoS 1 throughput is bounded by the broker's window of unacknowledged messages per client
+//! (Mosquitto `max_inflight_messages`, default 20): each group commit can cover at most that
+//! many messages. Raise it on the broker for high-rate QoS 1 streams. When the store falls
+//! behind, the agent stops reading from the socket; the broker queues (QoS 1) and, past
+//! 1.5 × keep-alive without a ping, drops the connection, which the agent then re-opens.
+//!
 //! # QoS 2
 //!
 //! `qos = 2` is accepted and subscribed as QoS 1. rumqttc 0.25.1 forgets its half-finished
@@ -82,6 +88,12 @@ pub(crate) struct BrokerPlan {
 /// Pair every subscription with its broker and compile it; every configuration mistake that
 /// can be found before connecting is reported here.
 pub(crate) fn plan(cfg: &MqttConfig) -> Result<Vec<BrokerPlan>, AgentError> {
+    for s in cfg.subscriptions.iter().filter(|s| s.qos == 2) {
+        tracing::warn!(
+            subscription = s.name(),
+            "mqtt: qos = 2 is subscribed as QoS 1 (rumqttc cannot resume an interrupted QoS 2 exchange, rumqtt #664); the store's de-duplication keeps readings unique"
+        );
+    }
     let mut plans = Vec::new();
     for (i, b) in cfg.brokers.iter().enumerate() {
         if cfg.brokers[..i].iter().any(|o| o.id == b.id) {
