@@ -373,3 +373,32 @@ mod tests {
         assert_eq!(tls.mqtt.brokers[0].port(), 8883);
     }
 }
+
+#[cfg(test)]
+mod load_tests {
+    /// The `[mqtt]` section passes the configuration loader as a whole (structure checks,
+    /// secret rules, environment overrides), not only serde.
+    #[test]
+    fn mqtt_section_loads_through_the_configuration_loader() {
+        let text = r#"
+[[mqtt.broker]]
+host = "broker.example.net"
+username = "heatkpi"
+password_env = "HEATKPI_MQTT_PASSWORD"
+tls = { ca_file = "/etc/heatkpi/ca.pem" }
+
+[[mqtt.subscription]]
+topic = "wmbusmeters/+"
+format = "wmbusmeters"
+meters = { "12345678" = "ss-042" }
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = match crate::config::load_str(text, "heatkpi.toml", dir.path()) {
+            Ok(l) => l,
+            Err(e) => panic!("{e}"),
+        };
+        let m = &loaded.settings.mqtt;
+        assert_eq!(m.brokers[0].port(), 8883);
+        assert_eq!(m.subscriptions[0].meters["12345678"], "ss-042");
+    }
+}
