@@ -15,6 +15,7 @@ mod hint;
 mod load;
 pub mod modbus;
 mod modbus_check;
+pub mod mqtt;
 mod problem;
 mod secret;
 mod semantic;
@@ -74,6 +75,9 @@ pub struct Settings {
     /// Modbus collection.
     #[serde(default)]
     pub modbus: modbus::ModbusConfig,
+    /// MQTT collection.
+    #[serde(default)]
+    pub mqtt: mqtt::MqttConfig,
     /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
     #[serde(default)]
     pub simulator: Option<sim::SimulatorConfig>,
