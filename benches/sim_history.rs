@@ -5,7 +5,9 @@
 //! and the benchmark utility (1,000 generated substations, one month, counted only).
 //! Environment: `HEATKPI_BENCH_SUBSTATIONS` (default 1000), `HEATKPI_BENCH_DAYS` (default: the
 //! whole month), `HEATKPI_BENCH_INGEST=1` also runs the large case through `Ingest` into a store
-//! that discards samples (conversion, plausibility and counter checks included).
+//! that discards samples (conversion, plausibility and counter checks included), and
+//! `HEATKPI_BENCH_SQLITE=1` writes the demo month through `Ingest` into a SQLite store in a
+//! temporary directory (`HEATKPI_BENCH_SQLITE_SUBSTATIONS=n` to write n generated substations).
 
 use heatkpi::config::IngestConfig;
 use heatkpi::ingest::Ingest;
@@ -133,6 +135,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut count = Count::default();
     let r = history(&settings, &mut count, &opts(Some(n)))?;
     print("benchmark, counted", &r);
+
+    if env::<u8>("HEATKPI_BENCH_SQLITE") == Some(1) {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("sim.db");
+        let store = Arc::new(heatkpi::store::sqlite::SqliteStore::open(&path)?);
+        let mut ingest = Ingest::new(store, &IngestConfig::default());
+        let subs: Option<usize> = env("HEATKPI_BENCH_SQLITE_SUBSTATIONS");
+        let r = history(&settings, &mut ingest, &opts(subs))?;
+        drop(ingest);
+        print("through ingest into SQLite", &r);
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "  database {:.1} MiB, {:.1} B/reading",
+            bytes as f64 / (1 << 20) as f64,
+            bytes as f64 / r.readings.max(1) as f64
+        );
+    }
 
     if env::<u8>("HEATKPI_BENCH_INGEST") == Some(1) {
         let mut ingest = Ingest::new(Arc::new(Discard), &IngestConfig::default());

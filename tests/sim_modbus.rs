@@ -218,3 +218,35 @@ async fn protocol_faults_time_out_raise_exceptions_and_freeze() {
     assert_eq!(kinds, ["exception", "no_response", "exception", "stale"]);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_clock_runs_at_the_given_speed() {
+    // 3600 simulated seconds per wall second with 60 s steps: a step every ~17 ms of wall time.
+    let settings = demo_settings().unwrap();
+    let templates = templates::builtin().unwrap();
+    let start = parse_instant(chrono_tz::Europe::Warsaw, "2026-01-10T00:00").unwrap();
+    let opts = ServeOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        speed: Some(3600.0),
+        start_ms: Some(start),
+        seed: Some(3),
+        step_s: Some(60),
+    };
+    let h = serve(&settings, &templates, opts).await.unwrap();
+    // Wait (bounded) until the simulation has moved on; no assertion on how long it took.
+    let mut moved = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if h.sim_time() >= start + 5 * 60_000 {
+            moved = true;
+            break;
+        }
+    }
+    assert!(moved, "simulated time still at {}", h.sim_time());
+    assert_eq!(
+        (h.sim_time() - start) % 60_000,
+        0,
+        "time moves in whole steps"
+    );
+    h.shutdown().await;
+}
