@@ -3,6 +3,7 @@
 
 mod data;
 mod modbus;
+mod mqtt;
 pub mod runtime;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ pub enum Command {
     /// Modbus commissioning tools.
     #[command(subcommand)]
     Modbus(modbus::ModbusCommand),
+    /// MQTT commissioning tools.
+    #[command(subcommand)]
+    Mqtt(mqtt::MqttCommand),
 }
 
 /// Options of long-running commands.
@@ -105,6 +109,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Run(args) => serve(&cli.config, &args, true),
         Command::Agent(args) => serve(&cli.config, &args, false),
         Command::Modbus(cmd) => modbus::run(cmd),
+        Command::Mqtt(cmd) => mqtt::run(&cli.config, cmd),
     };
     match result {
         Ok(code) => code,
@@ -120,7 +125,21 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
-    let (problems, loaded) = crate::config::check_file(path);
+    let (mut problems, mut loaded) = crate::config::check_file(path);
+    // Topic templates and payload mappings are compiled by the MQTT agent itself.
+    if let Some(l) = &loaded
+        && let Err(e) = crate::collect::mqtt::check(&l.settings.mqtt)
+    {
+        problems.push(crate::config::Problem {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            key: "mqtt".into(),
+            message: e.to_string(),
+            hint: "fix the subscription named in the message".into(),
+        });
+        loaded = None;
+    }
     print!(
         "{}",
         crate::config::render(&path.display().to_string(), &problems, loaded.as_ref())

@@ -45,4 +45,6 @@ cat >"$run/env" <<ENV
 export HEATKPI_PEER_MODBUS_TCP=127.0.0.1:$port
 export HEATKPI_PEER_MODBUS_RTU=$run/ttyB
 ENV
+# Mosquitto: anonymous with persistence, login, TLS with a test CA (appends to $run/env)
+bash "$here/mosquitto.sh" start
 echo "peers: ready ($run/env)"
