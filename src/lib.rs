@@ -12,4 +12,5 @@ pub mod import;
 pub mod ingest;
 pub mod model;
 pub mod query;
+pub mod sim;
 pub mod store;

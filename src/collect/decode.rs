@@ -380,13 +380,13 @@ pub fn raw_for_value(point: &PointDef, value: f64) -> Result<RawValue, CodecErro
     let mut raw = (value - point.offset) / point.scale;
     match dt {
         DataType::F32 | DataType::F64 => Ok(RawValue::Float(raw)),
-        DataType::Bit => Ok(RawValue::Bit(raw.round() != 0.0)),
+        DataType::Bit => Ok(RawValue::Bit(round_half_away(raw) != 0.0)),
         DataType::String => Err(CodecError::Mismatch {
             raw: RawValue::Float(value),
             data_type: dt,
         }),
         _ => {
-            raw = raw.round();
+            raw = round_half_away(raw);
             if let Some(m) = point.modulus.filter(|m| *m > 0.0) {
                 raw = raw.rem_euclid(m);
             }
@@ -412,6 +412,21 @@ pub fn raw_for_value(point: &PointDef, value: f64) -> Result<RawValue, CodecErro
     }
 }
 
+/// `x.round()` (half away from zero) without a libm call on baseline x86-64: below 2^52 a
+/// truncating conversion does it; from 2^52 on, every f64 is already an integer.
+pub fn round_half_away(x: f64) -> f64 {
+    const EXACT: f64 = 4_503_599_627_370_496.0; // 2^52
+    if x.abs() < EXACT {
+        // The fractional part of a double below 2^52 is exact, so compare it, not x + 0.5.
+        let a = x.abs();
+        let t = a as i64 as f64;
+        let r = if a - t >= 0.5 { t + 1.0 } else { t };
+        r.copysign(x)
+    } else {
+        x
+    }
+}
+
 fn numeric_raw(dt: DataType, raw: f64) -> RawValue {
     match dt {
         DataType::I16 | DataType::I32 | DataType::I64 => RawValue::Signed(raw as i64),
@@ -434,12 +449,41 @@ pub fn encode_point(point: &PointDef, value: f64, out: &mut [u16]) -> Result<usi
     )
 }
 
-/// The value a device would show for `value`: encoded and decoded again, so it carries the
-/// register's resolution (0.01 °C, whole kWh, f32 precision) and counter wrap-around.
+/// The value a device would show for `value`: what `decode_point(encode_point(value))` gives,
+/// so it carries the register's resolution (0.01 °C, whole kWh, f32 precision) and counter
+/// wrap-around. Computed on the raw value without packing words (the simulator calls this for
+/// every point of every step); byte order cannot change a value that round-trips.
 pub fn quantize(point: &PointDef, value: f64) -> Result<Decoded, CodecError> {
-    let mut buf = [0u16; 4];
-    let n = encode_point(point, value, &mut buf)?;
-    decode_point(point, &buf[..n])
+    let raw = raw_for_value(point, value)?;
+    let r = match (&raw, point.data_type) {
+        (RawValue::Float(v), DataType::F32) => {
+            if v.is_finite() && v.abs() > f64::from(f32::MAX) {
+                return Err(CodecError::OutOfRange {
+                    value,
+                    raw: *v,
+                    data_type: DataType::F32,
+                });
+            }
+            RawValue::Float(f64::from(*v as f32))
+        }
+        (RawValue::Text(_), _) => {
+            let mut buf = [0u16; 4];
+            let n = encode_point(point, value, &mut buf)?;
+            return decode_point(point, &buf[..n]);
+        }
+        _ => raw,
+    };
+    let Some(x) = r.as_f64() else {
+        return Err(CodecError::Mismatch {
+            raw: r,
+            data_type: point.data_type,
+        });
+    };
+    Ok(Decoded {
+        value: x * point.scale + point.offset,
+        sentinel: x.is_nan() || point.sentinels.contains(&x),
+        raw: r,
+    })
 }
 
 /// The counter modulus of `point` in its declared unit (`modulus × scale`), for overflow

@@ -270,6 +270,90 @@ fn counter_modulus_wraps_and_rounds() {
 }
 
 #[test]
+fn fast_rounding_matches_round() {
+    let below_half = 0.5 - f64::EPSILON / 4.0;
+    for x in [
+        0.0,
+        0.4,
+        0.5,
+        0.6,
+        1.5,
+        2.5,
+        -0.5,
+        -1.5,
+        -2.4999,
+        below_half,
+        -below_half,
+        1e15 + 0.5,
+        4.6e18,
+        -7.25,
+        123456.5,
+    ] {
+        assert_eq!(round_half_away(x).to_bits(), x.round().to_bits(), "{x}");
+    }
+}
+
+#[test]
+fn quantize_equals_decode_of_encode() {
+    let values = [
+        -40.004,
+        -1.0,
+        0.0,
+        0.004,
+        0.005,
+        12.3456,
+        65.43,
+        327.67,
+        1234.5678,
+        4.0e6,
+        f64::NAN,
+    ];
+    let types = [
+        DataType::Bit,
+        DataType::I16,
+        DataType::U16,
+        DataType::I32,
+        DataType::U32,
+        DataType::I64,
+        DataType::U64,
+        DataType::F32,
+        DataType::F64,
+    ];
+    for dt in types {
+        for order in ORDERS {
+            for (scale, offset, modulus) in [
+                (1.0, 0.0, None),
+                (0.01, 0.0, None),
+                (0.001, 0.0, Some(4_294_967_296.0)),
+                (0.1, -273.1, None),
+            ] {
+                let mut p = point(dt, order);
+                p.scale = scale;
+                p.offset = offset;
+                p.modulus = modulus;
+                p.sentinels = vec![32767.0];
+                for v in values {
+                    let mut w = [0u16; 4];
+                    let slow = encode_point(&p, v, &mut w).and_then(|n| decode_point(&p, &w[..n]));
+                    match (quantize(&p, v), slow) {
+                        (Ok(a), Ok(b)) => {
+                            assert_eq!(
+                                a.value.to_bits(),
+                                b.value.to_bits(),
+                                "{dt:?} {order:?} {v}"
+                            );
+                            assert_eq!((a.raw, a.sentinel), (b.raw, b.sentinel));
+                        }
+                        (Err(_), Err(_)) => {}
+                        (a, b) => panic!("{dt:?} {order:?} {v}: {a:?} vs {b:?}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn every_type_and_order_round_trips_values() {
     let values = [0.0, 1.0, 42.0, 123.25, 65535.0, 1.0e6, 3.0e9];
     let types = [
