@@ -5,6 +5,7 @@
 //! means. `validate` checks everything serde cannot (cross-references, units, monotonic tables)
 //! and reports every problem with file:line:column.
 
+pub mod kpi;
 pub mod modbus;
 pub mod sim;
 
@@ -57,6 +58,9 @@ pub struct Settings {
     /// Modbus collection.
     #[serde(default)]
     pub modbus: modbus::ModbusConfig,
+    /// KPI evaluator parameters (`[kpi]`).
+    #[serde(default)]
+    pub kpi: kpi::KpiConfig,
     /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
     #[serde(default)]
     pub simulator: Option<sim::SimulatorConfig>,
