@@ -1,0 +1,578 @@
+//! The evaluation engine: runs evaluators over a period, stores results as revisions and events
+//! by stable id, evaluates live periods on a schedule, and recomputes closed periods when late
+//! data arrives (design.md §4, domain.md §0.2).
+//!
+//! Evaluators plug in through [`Evaluator`]: the plant-side standards (efficiency, emissions)
+//! are here; the network-side ones (losses, rational use, availability) are more evaluators
+//! added with [`Engine::with`]. The engine itself knows nothing about any standard.
+//!
+//! Late data: the store's write sequence is the watermark. Each tick reads the earliest sample
+//! timestamp written since the last watermark (`Store::earliest_change_since`) and recomputes
+//! every closed hour (last 48 h), day, month, year and heating season from there on. Each
+//! recomputation is stored as a new revision (the store keeps the previous ones) and carries
+//! `details.recalculation` with the previous value, status and as-of time (domain.md §7.8).
+
+use super::inputs::Inputs;
+use super::period::{Calendar, Period, PeriodKind, SeasonDates};
+use super::result::{AppliedThreshold, Irregularity, KpiResult};
+use super::threshold::{self, Subject};
+use crate::config::Settings;
+use crate::model::TimestampMs;
+use crate::model::asset::Threshold;
+use crate::model::time::Window;
+use crate::store::{EventFilter, EventRecord, ResultFilter, Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The method identifier recorded with every result (domain.md §0.2: every report carries a
+/// method version).
+pub const METHOD: &str = concat!("heatkpi ", env!("CARGO_PKG_VERSION"), " evaluator 1");
+
+/// State key of the late-data watermark.
+const WATERMARK_KEY: &str = "kpi.watermark";
+
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The configuration cannot be evaluated.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A background task failed.
+    #[error("evaluation task: {0}")]
+    Task(String),
+}
+
+/// What an evaluator produced for one period.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    /// KPI results.
+    pub results: Vec<KpiResult>,
+    /// Events (exceedances, hot-standby runs) with stable ids.
+    pub events: Vec<EventRecord>,
+    /// The (event kind, subject, window) scopes fully recomputed: a stored event of that kind
+    /// and subject inside the window that was not produced again is withdrawn.
+    pub event_scopes: Vec<(String, String, Window)>,
+}
+
+impl Evaluation {
+    /// Append another evaluation.
+    pub fn extend(&mut self, other: Evaluation) {
+        self.results.extend(other.results);
+        self.events.extend(other.events);
+        self.event_scopes.extend(other.event_scopes);
+    }
+}
+
+/// Everything an evaluator reads.
+pub struct EvalContext<'a> {
+    /// The configuration.
+    pub settings: &'a Settings,
+    /// The store (through `inputs` for samples; directly for stored events).
+    pub store: &'a dyn Store,
+    /// Inputs read through the store.
+    pub inputs: Inputs<'a>,
+    /// The period calculator.
+    pub calendar: Calendar,
+    /// The as-of time of this evaluation.
+    pub as_of: TimestampMs,
+    /// Only this asset (or the assets of this source).
+    pub asset: Option<&'a str>,
+    /// Built-in thresholds (empty when `kpi.builtin_thresholds = false`).
+    pub builtin: &'a [Threshold],
+}
+
+impl EvalContext<'_> {
+    /// Whether the asset filter lets `asset` (belonging to `source`) through.
+    pub fn wants(&self, asset: &str, source: Option<&str>) -> bool {
+        self.asset
+            .is_none_or(|f| f == asset || source.is_some_and(|s| s == f))
+    }
+
+    /// The threshold for a KPI over `period`, with irregularities about its selection.
+    pub fn threshold(
+        &self,
+        kpi: &str,
+        asset: &str,
+        classes: &[String],
+        unit: &str,
+        period: &Period,
+    ) -> (Option<AppliedThreshold>, Vec<Irregularity>) {
+        let first = self.calendar.date_of(period.start());
+        let last = self.calendar.date_of(period.end() - 1);
+        threshold::select_for_period(
+            &self.settings.thresholds,
+            self.builtin,
+            &Subject {
+                kpi,
+                asset,
+                classes,
+                unit,
+            },
+            period.kind,
+            first,
+            last,
+        )
+    }
+
+    /// The stored event of `kind` and `subject` that covers the instant just before `at`: a run
+    /// that began before the evaluated span and continues into it keeps that event's id and
+    /// start (events keep one id across period boundaries, design.md §3).
+    pub fn event_covering(
+        &self,
+        kind: &str,
+        subject: &str,
+        at: TimestampMs,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        Ok(self
+            .store
+            .events(&EventFilter {
+                kind: Some(kind.into()),
+                subject: Some(subject.into()),
+                overlapping: Some(Window::new(at - 1, at)),
+                open_only: false,
+            })?
+            .into_iter()
+            .find(|e| e.start < at && e.end.is_none_or(|end| end >= at) && !is_withdrawn(e)))
+    }
+
+    /// An event for a run of hours found over `span` (the evaluated window plus a look-back):
+    /// id `<kind>:<id_subject>:<start as RFC 3339 UTC>`. A run that starts at the beginning of
+    /// `span` may have begun earlier: if a stored event covers that instant, its id and start
+    /// are kept. `open_at_end` marks a run cut by the end of the evaluated window, so a stored
+    /// revision of the same run with a later end (from a later period) is not shortened.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_event(
+        &self,
+        kind: &str,
+        subject: &str,
+        id_subject: &str,
+        run: Window,
+        span: Window,
+        evaluated_end: TimestampMs,
+        mut body: serde_json::Value,
+    ) -> Result<EventRecord, StoreError> {
+        let mut id = event_id(kind, id_subject, run.start);
+        let mut start = run.start;
+        if run.start == span.start
+            && let Some(prev) = self.event_covering(kind, subject, run.start)?
+        {
+            id = prev.id;
+            start = prev.start;
+            if let (Some(b), Some(peak)) = (
+                body.as_object_mut(),
+                prev.body.get("peak").and_then(|p| p.as_f64()),
+            ) && let Some(now_peak) = b.get("peak").and_then(|p| p.as_f64())
+            {
+                b.insert("peak".into(), serde_json::json!(now_peak.max(peak)));
+            }
+        }
+        if let Some(b) = body.as_object_mut() {
+            b.insert(
+                "hours".into(),
+                serde_json::json!((run.end - start) as f64 / 3_600_000.0),
+            );
+            b.insert(
+                "open_at_end".into(),
+                serde_json::json!(run.end >= evaluated_end),
+            );
+        }
+        Ok(EventRecord {
+            id,
+            kind: kind.into(),
+            subject: subject.into(),
+            start,
+            end: Some(run.end),
+            body,
+        })
+    }
+}
+
+/// A stable event id: `<kind>:<subject>:<start as RFC 3339 UTC, seconds>`, e.g.
+/// `emission_exceedance:em-1:nox:2026-10-25T01:00:00Z`.
+pub fn event_id(kind: &str, subject: &str, start: TimestampMs) -> String {
+    format!(
+        "{kind}:{subject}:{}",
+        crate::model::time::utc(start).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Hours of look-back before a period so that runs (exceedances, hot standby) crossing its
+/// start are found with their real start.
+pub const RUN_LOOKBACK_MS: i64 = 48 * 3_600_000;
+
+fn is_withdrawn(e: &EventRecord) -> bool {
+    e.body.get("withdrawn").is_some_and(|w| !w.is_null())
+}
+
+/// A standard (or a group of KPIs) evaluated over a period.
+pub trait Evaluator: Send + Sync {
+    /// A short name for logs (`efficiency`, `emissions`).
+    fn name(&self) -> &'static str;
+    /// Evaluate every asset the context lets through over `period`.
+    fn evaluate(&self, ctx: &EvalContext<'_>, period: &Period) -> Result<Evaluation, EngineError>;
+}
+
+/// The calendar of the configuration: its time zone and heating season.
+pub fn calendar_for(settings: &Settings) -> Result<Calendar, EngineError> {
+    let tz: chrono_tz::Tz = settings.site.timezone.parse().map_err(|_| {
+        EngineError::Config(format!(
+            "site.timezone `{}` is not an IANA time zone (e.g. Europe/Warsaw)",
+            settings.site.timezone
+        ))
+    })?;
+    let s = &settings.kpi.heating_season;
+    Ok(Calendar::new(
+        tz,
+        SeasonDates {
+            start: (s.start_month, s.start_day),
+            last: (s.end_month, s.end_day),
+        },
+    ))
+}
+
+/// Runs evaluators and stores what they produce.
+pub struct Engine {
+    evaluators: Vec<Box<dyn Evaluator>>,
+    calendar: Calendar,
+    builtin: Vec<Threshold>,
+}
+
+impl Engine {
+    /// An engine with the plant-side standards (efficient production, emission limits).
+    pub fn plant(settings: &Settings) -> Result<Engine, EngineError> {
+        Ok(Engine::empty(settings)?
+            .with(super::efficiency_eval::EfficiencyEvaluator)
+            .with(super::emissions_eval::EmissionsEvaluator))
+    }
+
+    /// An engine without evaluators (add them with [`Engine::with`]).
+    pub fn empty(settings: &Settings) -> Result<Engine, EngineError> {
+        if let Some(p) = settings.kpi.problems().first() {
+            return Err(EngineError::Config(p.to_string()));
+        }
+        Ok(Engine {
+            evaluators: Vec::new(),
+            calendar: calendar_for(settings)?,
+            builtin: if settings.kpi.builtin_thresholds {
+                threshold::builtin_thresholds()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// Add an evaluator.
+    pub fn with(mut self, e: impl Evaluator + 'static) -> Self {
+        self.evaluators.push(Box::new(e));
+        self
+    }
+
+    /// The period calculator (parse `--period` with it).
+    pub fn calendar(&self) -> Calendar {
+        self.calendar
+    }
+
+    /// Evaluate `period` for every asset (or only `asset`) without storing anything.
+    pub fn evaluate(
+        &self,
+        settings: &Settings,
+        store: &dyn Store,
+        period: &Period,
+        asset: Option<&str>,
+        as_of: TimestampMs,
+    ) -> Result<Evaluation, EngineError> {
+        let ctx = EvalContext {
+            settings,
+            store,
+            inputs: Inputs::new(
+                store,
+                self.calendar,
+                &settings.kpi.register_moduli,
+                settings.kpi.boundary_search_minutes,
+            ),
+            calendar: self.calendar,
+            as_of,
+            asset,
+            builtin: &self.builtin,
+        };
+        let mut out = Evaluation::default();
+        for e in &self.evaluators {
+            let ev = e.evaluate(&ctx, period)?;
+            tracing::debug!(
+                evaluator = e.name(),
+                period = %period.label,
+                results = ev.results.len(),
+                events = ev.events.len(),
+                "evaluated"
+            );
+            out.extend(ev);
+        }
+        for r in &mut out.results {
+            r.as_of = as_of;
+            r.detail("method", METHOD);
+        }
+        Ok(out)
+    }
+
+    /// Evaluate `period` and store the results (each a new revision, with a recalculation note
+    /// when an earlier revision exists) and the events (replaced by id; events of a recomputed
+    /// scope that were not produced again are kept, marked withdrawn).
+    pub fn evaluate_and_store(
+        &self,
+        settings: &Settings,
+        store: &dyn Store,
+        period: &Period,
+        asset: Option<&str>,
+        as_of: TimestampMs,
+    ) -> Result<Evaluation, EngineError> {
+        let mut ev = self.evaluate(settings, store, period, asset, as_of)?;
+        note_recalculations(store, &mut ev.results)?;
+        let records: Vec<_> = ev.results.iter().map(super::record::to_record).collect();
+        store.put_results(&records)?;
+        let events = merge_events(store, &ev)?;
+        store.put_events(&events)?;
+        Ok(ev)
+    }
+
+    /// The live periods at `now`: the current hour, day and month, each to date.
+    pub fn live_periods(&self, now: TimestampMs) -> Vec<Period> {
+        [PeriodKind::Hour, PeriodKind::Day, PeriodKind::Month]
+            .into_iter()
+            .filter_map(|k| self.calendar.containing(k, now))
+            .map(|p| p.to_date(now))
+            .collect()
+    }
+
+    /// The closed periods touched by a change at `changed` and closed by `now`: hours of the
+    /// last 48 h, days (at most `max_days`, the most recent), months, years and heating
+    /// seasons, earliest first within each kind.
+    pub fn closed_periods_since(
+        &self,
+        changed: TimestampMs,
+        now: TimestampMs,
+        max_days: u32,
+    ) -> Vec<Period> {
+        let c = &self.calendar;
+        let mut out = Vec::new();
+        let mut push_run = |kind: PeriodKind, from: TimestampMs| {
+            let mut p = c.containing(kind, from);
+            while let Some(q) = p {
+                if !q.is_closed(now) {
+                    break;
+                }
+                let next = q.end();
+                out.push(q);
+                p = c.containing(kind, next);
+            }
+        };
+        push_run(PeriodKind::Hour, changed.max(now - 48 * 3_600_000));
+        push_run(
+            PeriodKind::Day,
+            changed.max(now - i64::from(max_days) * 86_400_000),
+        );
+        push_run(PeriodKind::Month, changed);
+        push_run(PeriodKind::Year, changed);
+        // Seasons: the one containing the change (if any) and the later ones.
+        let d = c.date_of(changed);
+        for y in [chrono::Datelike::year(&d) - 1, chrono::Datelike::year(&d)] {
+            if let Ok(s) = c.season(y)
+                && s.end() > changed
+                && s.is_closed(now)
+            {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Recompute the closed periods touched by samples written since the stored watermark, then
+    /// move the watermark. The first call only sets the watermark. Returns the periods
+    /// recomputed.
+    pub fn recompute_late(
+        &self,
+        settings: &Settings,
+        store: &dyn Store,
+        now: TimestampMs,
+    ) -> Result<Vec<Period>, EngineError> {
+        let seq_now = store.write_seq()?;
+        let prev = store
+            .state(WATERMARK_KEY)?
+            .and_then(|v| v.get("write_seq").and_then(|s| s.as_u64()));
+        let mut done = Vec::new();
+        if let Some(prev) = prev
+            && let Some(changed) = store.earliest_change_since(prev)?
+        {
+            for p in self.closed_periods_since(changed, now, settings.kpi.live.recompute_max_days) {
+                self.evaluate_and_store(settings, store, &p, None, now)?;
+                done.push(p);
+            }
+            if !done.is_empty() {
+                tracing::info!(
+                    from = %crate::model::time::format_local(self.calendar.tz, changed),
+                    periods = done.len(),
+                    "recomputed closed periods after late data"
+                );
+            }
+        }
+        store.put_state(WATERMARK_KEY, &serde_json::json!({ "write_seq": seq_now }))?;
+        Ok(done)
+    }
+
+    /// One live tick: recompute after late data, then evaluate and store the live periods.
+    /// Returns the periods evaluated.
+    pub fn live_tick(
+        &self,
+        settings: &Settings,
+        store: &dyn Store,
+        now: TimestampMs,
+    ) -> Result<Vec<Period>, EngineError> {
+        let mut done = self.recompute_late(settings, store, now)?;
+        for p in self.live_periods(now) {
+            self.evaluate_and_store(settings, store, &p, None, now)?;
+            done.push(p);
+        }
+        Ok(done)
+    }
+}
+
+/// The latest stored revision of each result's (kpi, asset, period) goes into
+/// `details.recalculation`.
+fn note_recalculations(store: &dyn Store, results: &mut [KpiResult]) -> Result<(), EngineError> {
+    let periods: BTreeSet<(TimestampMs, TimestampMs)> = results
+        .iter()
+        .map(|r| (r.period.start, r.period.end))
+        .collect();
+    let mut previous = BTreeMap::new();
+    for (start, end) in periods {
+        for rec in store.results(&ResultFilter {
+            kpi: None,
+            asset: None,
+            overlapping: Some(Window::new(start, end)),
+            all_revisions: false,
+        })? {
+            if rec.period_start == start && rec.period_end == end {
+                previous.insert((rec.kpi.clone(), rec.asset.clone(), start, end), rec);
+            }
+        }
+    }
+    for r in results.iter_mut() {
+        let key = (r.kpi.clone(), r.asset.clone(), r.period.start, r.period.end);
+        if let Some(prev) = previous.get(&key) {
+            let pv = prev.body.get("value").cloned().unwrap_or_default();
+            let ps = prev.body.get("status").cloned().unwrap_or_default();
+            let changed = pv != serde_json::to_value(r.value).unwrap_or_default()
+                || ps != serde_json::to_value(r.status).unwrap_or_default();
+            r.detail(
+                "recalculation",
+                serde_json::json!({
+                    "previous_value": pv,
+                    "previous_status": ps,
+                    "previous_as_of": prev.as_of,
+                    "changed": changed,
+                }),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The events to write: the new ones (except a run cut by the end of the evaluated window whose
+/// stored revision, from a later period, already has a later end), and stored events of a
+/// recomputed scope that were not produced again, marked withdrawn.
+fn merge_events(store: &dyn Store, ev: &Evaluation) -> Result<Vec<EventRecord>, EngineError> {
+    let new_ids: BTreeSet<&str> = ev.events.iter().map(|e| e.id.as_str()).collect();
+    let mut out = Vec::new();
+    let mut stored_by_id = BTreeMap::new();
+    for (kind, subject, window) in &ev.event_scopes {
+        for e in store.events(&EventFilter {
+            kind: Some(kind.clone()),
+            subject: Some(subject.clone()),
+            overlapping: Some(*window),
+            open_only: false,
+        })? {
+            let inside = e.start >= window.start && e.end.is_some_and(|end| end <= window.end);
+            if inside && !new_ids.contains(e.id.as_str()) && !is_withdrawn(&e) {
+                let mut w = e.clone();
+                if let Some(b) = w.body.as_object_mut() {
+                    b.insert(
+                        "withdrawn".into(),
+                        serde_json::json!({
+                            "reason": "not found again when the period was recomputed (late or corrected data)",
+                        }),
+                    );
+                }
+                out.push(w);
+            }
+            stored_by_id.insert(e.id.clone(), e);
+        }
+    }
+    for e in &ev.events {
+        let cut_by_window = e.body.get("open_at_end").and_then(|v| v.as_bool()) == Some(true);
+        match stored_by_id.get(&e.id) {
+            Some(s) if cut_by_window && s.end.is_some_and(|se| e.end.is_some_and(|ne| se > ne)) => {
+            }
+            _ => out.push(e.clone()),
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluate the plant-side standards over `period` (the `evaluate` subcommand), without
+/// storing anything. `as_of` is the current time.
+pub fn evaluate(
+    settings: &Settings,
+    store: &dyn Store,
+    period: &Period,
+    asset: Option<&str>,
+) -> Result<Vec<KpiResult>, EngineError> {
+    let engine = Engine::plant(settings)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    Ok(engine
+        .evaluate(settings, store, period, asset, now)?
+        .results)
+}
+
+/// The live loop for the CLI to spawn: every `kpi.live.every_s` seconds a [`Engine::live_tick`]
+/// on a blocking thread (the store is synchronous), until `shutdown` turns true. A failed tick
+/// is logged and retried at the next one.
+pub async fn run_live(
+    engine: Arc<Engine>,
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), EngineError> {
+    let every = std::time::Duration::from_secs(settings.kpi.live.every_s.max(1));
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let (e, s, st) = (engine.clone(), settings.clone(), store.clone());
+        let now = chrono::Utc::now().timestamp_millis();
+        let res = tokio::task::spawn_blocking(move || e.live_tick(&s, st.as_ref(), now))
+            .await
+            .map_err(|e| EngineError::Task(e.to_string()))?;
+        match res {
+            Ok(periods) => {
+                metrics::counter!("heatkpi_kpi_evaluations_total").increment(periods.len() as u64);
+            }
+            Err(e) => {
+                metrics::counter!("heatkpi_kpi_evaluation_errors_total").increment(1);
+                tracing::warn!(error = %e, "live KPI evaluation failed; retrying at the next tick");
+            }
+        }
+    }
+}
