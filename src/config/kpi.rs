@@ -319,15 +319,15 @@ impl KpiConfig {
         );
         let s = &self.heating_season;
         for (key, m, d) in [
-            ("heating_season.start", s.start_month, s.start_day),
-            ("heating_season.end", s.end_month, s.end_day),
+            ("heating_season.start_month", s.start_month, s.start_day),
+            ("heating_season.end_month", s.end_month, s.end_day),
         ] {
             // 2024 is a leap year, so 29 February is accepted (and taken as 28 in other years).
             check(
                 chrono::NaiveDate::from_ymd_opt(2024, m, d).is_some(),
                 key,
-                format!("{m}-{d}"),
-                "a real month (1–12) and day of that month",
+                format!("{m} (day {d})"),
+                "a real month (1–12) and a day that exists in it",
             );
         }
         let e = &self.emissions;
@@ -479,6 +479,6 @@ mod tests {
         c.emissions.raw_interval_s = 7;
         let p = c.problems();
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].to_string().contains("heating_season.end"));
+        assert!(p[0].to_string().contains("heating_season.end_month"));
     }
 }

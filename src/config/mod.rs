@@ -2,12 +2,29 @@
 //! `HEATKPI__SECTION__KEY` environment overrides, secrets from the environment or files only.
 //!
 //! The structs here are the operator documentation: every field's doc comment says what the key
-//! means. `validate` checks everything serde cannot (cross-references, units, monotonic tables)
-//! and reports every problem with file:line:column.
+//! means. [`load`] reads the file, merges the environment and reads the templates; it and
+//! [`validate`] check everything serde cannot (cross-references, units, monotonic tables,
+//! register maps) and report every problem with file:line:column, so an operator fixes a
+//! configuration in one round instead of one error per run.
+//!
+//! Not here: what the settings do at run time (collectors, store, evaluator read them).
 
+mod context;
+mod doc;
+mod hint;
 pub mod kpi;
+mod load;
 pub mod modbus;
+mod modbus_check;
+mod problem;
+mod secret;
+mod semantic;
 pub mod sim;
+mod structure;
+
+pub use load::{ENV_PREFIX, ENV_SEPARATOR, Loaded, check_file, load, load_str, render, validate};
+pub use problem::{ConfigErrors, Problem};
+pub use secret::{PLAIN_SECRET, Secret, SecretError};
 
 use crate::model::asset::{
     GenUnit, Network, RegulationTable, Source, Stack, Substation, Threshold, WeatherStation,
@@ -64,6 +81,18 @@ pub struct Settings {
     /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
     #[serde(default)]
     pub simulator: Option<sim::SimulatorConfig>,
+}
+
+impl Settings {
+    /// The time zone of reporting days and months. [`load`] rejects a name that is not an
+    /// IANA zone; for settings that were never checked, an unknown name falls back to the
+    /// default `Europe/Warsaw`.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.site
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Europe::Warsaw)
+    }
 }
 
 /// Site-wide settings.

@@ -8,7 +8,7 @@
 //! - per source: `heat_energy` of its outlet meters (or of its units minus its own-use meters
 //!   when no outlet meter is configured) and `stored_energy` of its accumulator.
 //!
-//! KPIs: `boiler_efficiency` (boilers), `chp_total_efficiency` and `chp_pes` (CHP units and
+//! KPIs: `boiler_efficiency` (boilers), `chp_total_efficiency` and `primary_energy_savings` (CHP units and
 //! engines), all in %; the plant KPIs of each source are in `efficiency_plant`.
 
 use super::efficiency::{self as eff, FuelInput, HourEnergy, ReferenceEfficiency};
@@ -442,7 +442,7 @@ fn unit_results(
             }
             // PES gets no band of its own: the reference values are fixed and the unit's
             // η bands already show the meter errors.
-            add("chp_pes", pes, None, extra, more);
+            add("primary_energy_savings", pes, None, extra, more);
         }
     }
     Ok(())

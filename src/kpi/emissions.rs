@@ -142,8 +142,10 @@ pub enum PlantState {
     StartupShutdown,
     /// Normal operation.
     Operating,
-    /// No plant-state data: treated as operating, so that missing CEMS data counts as invalid
-    /// rather than disappearing from the statistics.
+    /// No plant-state data: treated as operating when the analysers delivered anything (even
+    /// values flagged maintenance or fault), so that missing or bad CEMS data counts as invalid
+    /// rather than disappearing from the statistics; with nothing at all from the analysers
+    /// either, the hour is `Unclassified`.
     Unknown,
 }
 
@@ -160,6 +162,8 @@ pub struct RawHour {
     pub valid: u32,
     /// Valid raw values of O2.
     pub o2_valid: u32,
+    /// Raw values of any quality received from the pollutant and O2 analysers.
+    pub received: u32,
     /// Mean of the valid pollutant values, mg/Nm³ at measured O2 (dry, or wet if `wet`).
     pub conc: Option<f64>,
     /// Mean of the valid O2 values, % (dry, or wet if `wet`).
@@ -183,6 +187,9 @@ pub enum HourClass {
     Invalid,
     /// A valid hourly average.
     Valid,
+    /// Neither plant-state data nor any analyser value: whether the plant operated is unknown.
+    /// Excluded from the IED counts, reported as an irregularity and as lower completeness.
+    Unclassified,
 }
 
 /// The evaluated hour.
@@ -245,6 +252,10 @@ pub fn hour_value(raw: &RawHour, rules: &HourRules) -> HourValue {
         }
         PlantState::StartupShutdown => {
             v.class = HourClass::StartupShutdown;
+            return v;
+        }
+        PlantState::Unknown if raw.received == 0 => {
+            v.class = HourClass::Unclassified;
             return v;
         }
         PlantState::Operating | PlantState::Unknown => {}
@@ -436,6 +447,7 @@ mod tests {
             expected: 60,
             valid,
             o2_valid: 60,
+            received: 120,
             conc: Some(250.0),
             o2: Some(9.0),
             h2o: None,
@@ -473,10 +485,14 @@ mod tests {
         let mut r = raw(60, PlantState::Operating);
         r.o2_valid = 40;
         assert_eq!(hour_value(&r, &rules()).class, HourClass::Invalid);
-        // An hour without plant-state data counts as operating; no data at all → invalid.
+        // An hour without plant-state data counts as operating when the analysers sent
+        // anything: 60 values all flagged maintenance → invalid.
         let mut r = raw(0, PlantState::Unknown);
-        r.conc = None;
+        (r.conc, r.o2_valid, r.received) = (None, 0, 120);
         assert_eq!(hour_value(&r, &rules()).class, HourClass::Invalid);
+        // Nothing at all, neither plant state nor analyser values: unclassified.
+        r.received = 0;
+        assert_eq!(hour_value(&r, &rules()).class, HourClass::Unclassified);
         // Not operating and start-up/shut-down hours are excluded, not invalid.
         assert_eq!(
             hour_value(&raw(0, PlantState::NotOperating), &rules()).class,

@@ -257,6 +257,8 @@ fn evaluate_pollutant(
                 expected: (elapsed / interval_ms.max(1)) as u32,
                 valid: conc.get(i).map_or(0, |a| a.valid as u32),
                 o2_valid: data.o2.get(i).map_or(0, |a| a.valid as u32),
+                received: (conc.get(i).map_or(0, |a| a.count)
+                    + data.o2.get(i).map_or(0, |a| a.count)) as u32,
                 conc: conc.get(i).and_then(|a| a.mean),
                 o2: data.o2.get(i).and_then(|a| a.mean),
                 h2o: data.h2o.get(i).copied().flatten(),
@@ -286,11 +288,13 @@ fn evaluate_pollutant(
     });
     let count = |c: HourClass| in_period.iter().filter(|h| h.class == c).count();
     let (valid, invalid) = (count(HourClass::Valid), count(HourClass::Invalid));
+    let unclassified = count(HourClass::Unclassified);
     let operating = valid + invalid;
-    let completeness = if operating == 0 {
+    // Valid hours over the hours that were (or may have been) operating.
+    let completeness = if operating + unclassified == 0 {
         1.0
     } else {
-        valid as f64 / operating as f64
+        valid as f64 / (operating + unclassified) as f64
     };
     let states_in_period = data
         .hours
@@ -298,7 +302,8 @@ fn evaluate_pollutant(
         .zip(&data.states)
         .filter(|(h, _)| w.contains(h.start))
         .filter(|(_, s)| **s == PlantState::Unknown)
-        .count();
+        .count()
+        - unclassified;
     let mass_kg: f64 = in_period
         .iter()
         .filter_map(|h| {
@@ -322,6 +327,12 @@ fn evaluate_pollutant(
         notes.push(Irregularity::not_covered(
             "domain.md §3.4 point 1 (operating hours only)",
             format!("{states_in_period} hour(s) without load or flue-gas flow data were counted as operating hours"),
+        ));
+    }
+    if unclassified > 0 {
+        notes.push(Irregularity::not_covered(
+            "domain.md §3.4 point 1 (operating hours only)",
+            format!("{unclassified} hour(s) with neither load, flue-gas flow nor any analyser value: whether the plant operated is unknown, so they are in no IED count"),
         ));
     }
     for d in days.iter().filter(|d| d.invalid) {
@@ -348,6 +359,7 @@ fn evaluate_pollutant(
             "in_period": in_period.len(), "operating": operating, "valid": valid, "invalid": invalid,
             "not_operating": count(HourClass::NotOperating), "startup_shutdown": count(HourClass::StartupShutdown),
             "state_unknown": states_in_period,
+            "unclassified": unclassified,
             "o2_capped": in_period.iter().filter(|h| h.o2_capped).count(),
         },
         "mass_kg": (mass_kg > 0.0).then_some(mass_kg),
@@ -367,7 +379,7 @@ fn evaluate_pollutant(
     // emission_<p>_average
     let kpi = format!("emission_{pn}_average");
     let mut r = new_result(kpi.clone(), MG, completeness);
-    let (configured, t_notes) = ctx.threshold(&kpi, &stack.id, &["stack".to_string()], MG, period);
+    let (configured, t_notes) = configured_threshold(ctx, pn, "average", MG, &stack.id, period);
     r.irregularities.extend(t_notes);
     let basis = match cfg.monthly_basis {
         MonthlyBasisConfig::ValidHours => MonthlyBasis::ValidHours,
@@ -534,6 +546,31 @@ fn evaluate_pollutant(
         )?;
     }
     Ok(())
+}
+
+/// A configured threshold for `emission_<pn>_<suffix>`, or else for the pollutant-agnostic
+/// `emission_<suffix>` (one threshold for every pollutant of a stack); asset and class
+/// (`stack`) precedence as everywhere. `None` leaves the permit-derived limits in force.
+pub(super) fn configured_threshold(
+    ctx: &EvalContext<'_>,
+    pn: &str,
+    suffix: &str,
+    unit: &str,
+    stack: &str,
+    period: &Period,
+) -> (Option<AppliedThreshold>, Vec<Irregularity>) {
+    let classes = ["stack".to_string()];
+    let specific = ctx.threshold(
+        &format!("emission_{pn}_{suffix}"),
+        stack,
+        &classes,
+        unit,
+        period,
+    );
+    if specific.0.is_some() || !specific.1.is_empty() {
+        return specific;
+    }
+    ctx.threshold(&format!("emission_{suffix}"), stack, &classes, unit, period)
 }
 
 /// The threshold of a permit limit (direction max).

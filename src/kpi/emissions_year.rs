@@ -5,7 +5,7 @@
 
 use super::compliance::{self, Limits};
 use super::emissions::{HourClass, HourValue};
-use super::emissions_eval::{judge, permit_threshold};
+use super::emissions_eval::{configured_threshold, judge, permit_threshold};
 use super::engine::{EngineError, EvalContext, Evaluation};
 use super::period::{Period, PeriodKind};
 use super::result::{Irregularity, KpiResult};
@@ -51,7 +51,7 @@ pub(super) fn year_to_date_results(
     let yop = yvalid
         + year_hours
             .iter()
-            .filter(|h| h.class == HourClass::Invalid)
+            .filter(|h| matches!(h.class, HourClass::Invalid | HourClass::Unclassified))
             .count();
     let ycompl = if yop == 0 {
         1.0
@@ -85,7 +85,12 @@ pub(super) fn year_to_date_results(
     } else {
         r.irregularities.extend(no_elv.cloned());
     }
-    let t = limits.map(|l| permit_threshold(permit, None, Some(l.max_share_above_pct), "%", "95 % of the year's validated hourly values ≤ hourly_limit_factor × ELV (IED Annex V Part 4 (c))"));
+    let (configured, notes) =
+        configured_threshold(ctx, pn, "hours_above_hourly_limit", "%", stack, &ytd);
+    r.irregularities.extend(notes);
+    let t = configured.or_else(|| {
+        limits.map(|l| permit_threshold(permit, None, Some(l.max_share_above_pct), "%", "95 % of the year's validated hourly values ≤ hourly_limit_factor × ELV (IED Annex V Part 4 (c))"))
+    });
     out.results.push(judge(r, t));
 
     let mut r = new_ytd(format!("emission_{pn}_invalid_days"), "d");

@@ -140,7 +140,7 @@ fn october_efficiency_of_a_gas_boiler_and_a_gas_engine() {
     // Ref_H 92 → 0.462963/0.92 + 0.416667/0.53 = 0.503221 + 0.786164 = 1.289385
     // PES = 1 − 1/1.289385 = 22.4436 %. The EED criterion is judged per year, so the month has
     // no standard (and g1 at exactly 1 MWe is not small-scale).
-    let pes = find(&rs, "chp_pes", "g1");
+    let pes = find(&rs, "primary_energy_savings", "g1");
     close(pes.value.unwrap(), 22.443_6, 1e-3);
     assert_eq!(pes.status, Status::NoStandard);
     // Plant: no outlet meter → Σ unit heat; k2 has no meters, so the plant input is incomplete.
@@ -567,4 +567,51 @@ fn live_periods_and_the_table() {
     );
     assert_eq!(json[0]["kpi"], "boiler_efficiency");
     assert_eq!(json[0]["period_start"], "2026-10-13T00:00:00+02:00");
+}
+
+#[test]
+fn the_example_configuration_evaluates_and_its_thresholds_apply() {
+    let loaded = crate::config::load(std::path::Path::new("config/example.toml"))
+        .expect("example configuration");
+    let s = loaded.settings;
+    let engine = Engine::plant(&s).unwrap();
+    let oct = engine.calendar().parse("2026-10").unwrap();
+    let store = MemStore::new();
+    let rs = engine
+        .evaluate(&s, &store, &oct, None, at("2026-11-02"))
+        .unwrap()
+        .results;
+    assert!(!rs.is_empty());
+    // Nothing measured: no value anywhere, and never a pass.
+    assert!(rs.iter().all(|r| r.value.is_none()
+        || r.kpi.ends_with("invalid_days")
+        || r.kpi.ends_with("days_above_daily_limit")));
+    assert!(
+        rs.iter()
+            .all(|r| r.status != Status::Pass || r.value.is_some())
+    );
+    // The pollutant-agnostic `emission_hours_above_hourly_limit` threshold (class stack, warn 3)
+    // applies to NOx of em-1 in the year to date.
+    let share = find(&rs, "emission_nox_hours_above_hourly_limit", "em-1");
+    let t = share.threshold.as_ref().unwrap();
+    assert_eq!(
+        (t.warn, t.fail, t.scope.as_str()),
+        (Some(3.0), Some(5.0), "class stack")
+    );
+}
+
+#[test]
+fn check_config_reports_kpi_problems_with_their_keys() {
+    let text = format!(
+        "{CONFIG}\nwet_stacks = [\"em-9\"]\nmin_valid_share = 75.0\n\n[[threshold]]\nkpi = \"boiler_efficiency\"\nunit = \"%\"\ndirection = \"min\"\nfail = 88.0\nperiod = \"month\"\nclass = \"boiler:natural_gas:condensing\"\nsource = \"t\"\n"
+    );
+    let e = crate::config::load_str(&text, "kpi.toml", std::path::Path::new(".")).unwrap_err();
+    let all = e.to_string();
+    assert!(
+        all.contains("kpi.emissions.min_valid_share: 75 is not usable; a share between 0 and 1"),
+        "{all}"
+    );
+    assert!(all.contains("kpi.emissions.wet_stacks[0]"), "{all}");
+    // The compound unit class is accepted.
+    assert!(!all.contains("threshold[0].class"), "{all}");
 }

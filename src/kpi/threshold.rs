@@ -385,7 +385,7 @@ pub fn builtin_thresholds() -> Vec<Threshold> {
     ] {
         for period in [ThresholdPeriod::Year, ThresholdPeriod::Rolling12m] {
             out.push(Threshold {
-                kpi: "chp_pes".into(),
+                kpi: "primary_energy_savings".into(),
                 unit: Unit::Percent,
                 direction: Direction::Min,
                 warn: None,

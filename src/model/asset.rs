@@ -369,22 +369,99 @@ pub struct Threshold {
     #[serde(default)]
     pub asset: Option<String>,
     /// An asset class it applies to (`boiler`, `chp`, `engine`, `substation`, `network`,
-    /// `stack`, or a fuel such as `coal`); omit both `asset` and `class` for the default.
+    /// `stack`, or a fuel such as `coal`; for units also `<kind>:<fuel>` such as
+    /// `boiler:natural_gas`, `<kind>:<fuel>:condensing`, and `small_scale_chp` for CHP below
+    /// 1 MWe); omit both `asset` and `class` for the default. A unit's more specific class wins.
     #[serde(default)]
     pub class: Option<String>,
-    /// First day it applies (local date, inclusive).
-    #[serde(default)]
+    /// First day it applies (local date, inclusive), written as a TOML date `2025-01-01`.
+    #[serde(default, deserialize_with = "local_date::deserialize")]
     pub effective_from: Option<chrono::NaiveDate>,
-    /// Last day it applies (local date, inclusive).
-    #[serde(default)]
+    /// Last day it applies (local date, inclusive), written as a TOML date `2025-12-31`.
+    #[serde(default, deserialize_with = "local_date::deserialize")]
     pub effective_to: Option<chrono::NaiveDate>,
     /// Where it comes from: permit, contract clause, regulation article, internal target.
     pub source: String,
 }
 
+/// Dates in configuration files. An operator writes `effective_from = 2025-01-01`, which TOML
+/// reads as a local date, not a string; chrono's own `NaiveDate` deserializer accepts only
+/// strings and rejected every unquoted date. This accepts both the TOML date (which the toml
+/// deserializer hands over as a one-entry map) and a `"2025-01-01"` string (environment
+/// overrides and the `config` crate turn dates into strings).
+mod local_date {
+    use chrono::NaiveDate;
+    use serde::Deserializer;
+    use serde::de::{self, MapAccess, Visitor};
+    use std::fmt;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+        d.deserialize_any(DateVisitor).map(Some)
+    }
+
+    struct DateVisitor;
+
+    fn parse<E: de::Error>(s: &str) -> Result<NaiveDate, E> {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            E::custom(format_args!(
+                "`{s}` is not a date; write a local date such as 2025-01-01 (no time, no zone)"
+            ))
+        })
+    }
+
+    impl<'de> Visitor<'de> for DateVisitor {
+        type Value = NaiveDate;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a date such as 2025-01-01")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<NaiveDate, E> {
+            parse(s)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NaiveDate, A::Error> {
+            // toml's datetime arrives as `{ "$__toml_private_datetime" = "2025-01-01" }`.
+            let Some((_, text)) = map.next_entry::<String, String>()? else {
+                return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+            };
+            parse(&text)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threshold_dates_read_as_toml_dates_and_as_strings() {
+        let text = r#"
+            kpi = "transmission_loss"
+            unit = "%"
+            direction = "max"
+            fail = 15.0
+            period = "year"
+            source = "internal target"
+            effective_from = 2025-01-01
+            effective_to = "2025-12-31"
+        "#;
+        let t: Threshold = toml::from_str(text).unwrap();
+        assert_eq!(
+            t.effective_from,
+            chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
+        );
+        assert_eq!(
+            t.effective_to,
+            chrono::NaiveDate::from_ymd_opt(2025, 12, 31)
+        );
+        let bad = text.replace(
+            "effective_to = \"2025-12-31\"",
+            "effective_to = 2025-12-31T10:00:00",
+        );
+        let e = toml::from_str::<Threshold>(&bad).unwrap_err();
+        assert!(e.message().contains("no time"), "{e}");
+    }
 
     fn curve() -> RegulationTable {
         RegulationTable {

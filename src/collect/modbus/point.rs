@@ -2,6 +2,7 @@
 //! effect of status words on the quality of a device's other points.
 
 use super::poll::RawSlice;
+use crate::collect::decode;
 use crate::config::modbus::PointDef;
 use crate::model::Quality;
 
@@ -61,8 +62,21 @@ pub fn status_effect(p: &PointDef, v: f64) -> StatusEffect {
     effect
 }
 
-/// Decode one point from its part of a reply.
+/// Decode one point from its part of a reply. Coils and discrete inputs arrive as bits and
+/// are handed to the codec as words 0/1.
 pub fn decode_point(p: &PointDef, raw: RawSlice<'_>) -> Result<PointValue, String> {
-    let _ = (p, raw);
-    Err("decoder not wired".into())
+    let bits: Vec<u16>;
+    let words = match raw {
+        RawSlice::Words(w) => w,
+        RawSlice::Bits(b) => {
+            bits = b.iter().map(|x| u16::from(*x)).collect();
+            &bits
+        }
+    };
+    let d = decode::decode_point(p, words).map_err(|e| e.to_string())?;
+    Ok(match d.raw {
+        decode::RawValue::Text(t) => PointValue::Text(t),
+        _ if d.sentinel => PointValue::Sentinel,
+        _ => PointValue::Number(d.value),
+    })
 }

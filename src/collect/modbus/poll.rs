@@ -99,7 +99,7 @@ pub struct Link {
     baud: u32,
     devices: Vec<DevicePoller>,
     ctx: Option<Context>,
-    ingest: IngestHandle,
+    ingest: Option<IngestHandle>,
     board: StatusBoard,
 }
 
@@ -162,7 +162,7 @@ impl Link {
                     baud: d.baud.unwrap_or(9600),
                     devices: vec![poller],
                     ctx: None,
-                    ingest: ingest.clone(),
+                    ingest: Some(ingest.clone()),
                     board: board.clone(),
                 }),
             }
@@ -517,11 +517,55 @@ impl Link {
                 0.0
             });
         }
+        let Some(ingest) = &self.ingest else { return };
         if let Some(e) = event {
-            let _ = self.ingest.send_event(e);
+            let _ = ingest.send_event(e);
         }
-        if !readings.is_empty() && self.ingest.send(readings).await.is_err() {
+        if !readings.is_empty() && ingest.send(readings).await.is_err() {
             tracing::error!(device = %id, "ingest pipeline closed; readings of this poll are lost");
+        }
+    }
+}
+
+/// Read and decode one point once (commissioning: `heatkpi modbus read`).
+pub async fn read_once(
+    device: &Device,
+    point: &crate::config::modbus::PointDef,
+) -> Result<(Raw, PointValue), PollError> {
+    let mut link = Link {
+        transport: device.transport,
+        address: device.address.clone(),
+        baud: device.baud.unwrap_or(9600),
+        devices: Vec::new(),
+        ctx: None,
+        ingest: None,
+        board: StatusBoard::default(),
+    };
+    let timeout = Duration::from_millis(device.timeout_ms.max(1));
+    link.connect(device.unit_id, timeout).await?;
+    let req = ReadRequest {
+        register: point.register,
+        class: point.poll,
+        start: point.address,
+        count: super::plan::point_len(point),
+        points: vec![0],
+    };
+    let raw = link.read(device.unit_id, &req, timeout).await?;
+    let value = decode_point(point, raw.slice(&req, point)).map_err(PollError::Decode)?;
+    Ok((raw, value))
+}
+
+impl std::fmt::Display for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::Bits(b) => {
+                let s: Vec<&str> = b.iter().map(|x| if *x { "1" } else { "0" }).collect();
+                write!(f, "{}", s.join(" "))
+            }
+            Raw::Words(w) => {
+                let s: Vec<String> = w.iter().map(|x| format!("0x{x:04X}")).collect();
+                write!(f, "{}", s.join(" "))
+            }
         }
     }
 }
