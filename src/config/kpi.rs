@@ -26,8 +26,9 @@ pub struct KpiConfig {
     /// `[[threshold]]` all beat them).
     #[serde(default = "yes")]
     pub builtin_thresholds: bool,
-    /// Register moduli of counter series, by series key (`"k1.heat_energy" = 4294967296.0`),
-    /// so a wrap-around is counted as consumption instead of a reset.
+    /// Register moduli of counter series, by series key, in the canonical unit of the quantity
+    /// (GJ, m³, Nm³, t, MWh): `"k1.heat_energy" = 42949672.96` for a u32 register counting
+    /// 0.01 GJ. A wrap-around is then counted as consumption instead of a reset.
     #[serde(default)]
     pub register_moduli: BTreeMap<String, f64>,
     /// How far before and after a period boundary to look for the register readings that cut

@@ -342,6 +342,18 @@ fn unit_results(
         "heat_meter_mpe_pct": e.u_heat_pct, "fuel_energy_uncertainty_pct": e.u_fuel_pct,
     });
     let fuel_burnt = e.fuel_gj.filter(|f| *f > 0.0);
+    // The unit's main efficiency (boiler η, or η_tot with the electricity) decides whether its
+    // data are plausible (domain.md §2.6); PES of an implausible unit is not judged either.
+    let main = match u.kind {
+        UnitKind::Boiler => heat_gj
+            .zip(fuel_burnt)
+            .and_then(|(q, f)| eff::boiler_efficiency_pct(q, f)),
+        UnitKind::Chp | UnitKind::Engine => heat_gj
+            .zip(el_mwh)
+            .zip(fuel_burnt)
+            .and_then(|((q, el), f)| eff::chp_total_efficiency_pct(el, q, f)),
+    };
+    let unit_plausible = main.is_none_or(|v| eff::plausibility("", v, u.condensing).is_none());
     let mut add = |kpi: &str,
                    value: Option<f64>,
                    u_pct: Option<f64>,
@@ -363,7 +375,7 @@ fn unit_results(
         r.value = value;
         r.uncertainty = value.zip(u_pct).map(|(v, u)| eff::band(v, u));
         let implausible = value.and_then(|v| eff::plausibility(kpi, v, u.condensing));
-        let plausible = implausible.is_none();
+        let plausible = implausible.is_none() && unit_plausible;
         r.irregularities.extend(implausible);
         out.results
             .push(finish(ctx, r, &classes, period, plausible));
@@ -371,16 +383,10 @@ fn unit_results(
     let u_eta = e.u_heat_pct.map(|uq| eff::rss(&[uq, e.u_fuel_pct]));
     match u.kind {
         UnitKind::Boiler => {
-            let v = heat_gj
-                .zip(fuel_burnt)
-                .and_then(|(q, f)| eff::boiler_efficiency_pct(q, f));
-            add("boiler_efficiency", v, u_eta, json!({}), Vec::new());
+            add("boiler_efficiency", main, u_eta, json!({}), Vec::new());
         }
         UnitKind::Chp | UnitKind::Engine => {
-            let v = heat_gj
-                .zip(el_mwh)
-                .zip(fuel_burnt)
-                .and_then(|((q, el), f)| eff::chp_total_efficiency_pct(el, q, f));
+            let v = main;
             let u_num = heat_gj
                 .zip(el_mwh)
                 .zip(e.u_heat_pct)

@@ -13,6 +13,8 @@
 //!   invalid day); month → the validated monthly average against the ELV; longer periods → the
 //!   validated average, reported without a standard;
 //! - `emission_<p>_days_above_daily_limit` (d, periods of a month or longer): fail above 0;
+//! - `emission_<p>_months_above_elv` (mo, periods longer than a month): validated monthly
+//!   averages above the ELV (rule (a) over a season or year), fail above 0;
 //! - `emission_<p>_hours_above_hourly_limit` (%, year to date — a month evaluation also
 //!   produces it for 1 January to the month's end — and years): fail above 5 %, with the
 //!   budget and its end-of-year projection in the details;
@@ -532,6 +534,52 @@ fn evaluate_pollutant(
             );
         }
         let t = limits.map(|_| permit_threshold(None, Some(0.0), "d", "no validated daily average above daily_limit_factor × ELV (IED Annex V Part 4 (b))"));
+        out.results.push(judge(r, t));
+    }
+
+    // emission_<p>_months_above_elv (rule (a) over periods longer than a month)
+    if !matches!(
+        period.kind,
+        PeriodKind::Hour | PeriodKind::Day | PeriodKind::Month
+    ) {
+        let mut r = new_result(
+            format!("emission_{pn}_months_above_elv"),
+            "mo",
+            completeness,
+        );
+        if let Some(l) = limits {
+            let mut months = Vec::new();
+            for m in ctx.calendar.months_in(w) {
+                let mh: Vec<HourValue> = in_period
+                    .iter()
+                    .copied()
+                    .filter(|h| m.contains(h.window.start))
+                    .collect();
+                let md: Vec<DayValue> = days
+                    .iter()
+                    .copied()
+                    .filter(|d| m.contains(d.window.start))
+                    .collect();
+                if let Some(avg) = compliance::period_average(&mh, &md, basis) {
+                    months.push(json!({
+                        "month": ctx.calendar.date_of(m.start).format("%Y-%m").to_string(),
+                        "average": avg,
+                        "above_elv": compliance::monthly_breach(avg, &l),
+                    }));
+                }
+            }
+            let above = months.iter().filter(|m| m["above_elv"] == true).count();
+            r.value = Some(above as f64);
+            r.detail("months", months);
+        }
+        let t = limits.map(|_| {
+            permit_threshold(
+                None,
+                Some(0.0),
+                "mo",
+                "no validated monthly average above the ELV (IED Annex V Part 4 (a))",
+            )
+        });
         out.results.push(judge(r, t));
     }
 

@@ -43,6 +43,34 @@ pub enum EngineError {
     /// A background task failed.
     #[error("evaluation task: {0}")]
     Task(String),
+    /// The asset filter names no configured asset.
+    #[error("no asset `{id}` in the configuration; configured assets: {known}")]
+    UnknownAsset {
+        /// The id asked for.
+        id: String,
+        /// The configured ids, comma-separated.
+        known: String,
+    },
+}
+
+/// Every configured asset id (sources, units, stacks, networks, substations, weather
+/// stations, meters), sorted.
+pub fn asset_ids(settings: &Settings) -> Vec<String> {
+    let s = settings;
+    let mut ids: Vec<String> = s
+        .sources
+        .iter()
+        .map(|x| x.id.clone())
+        .chain(s.units.iter().map(|x| x.id.clone()))
+        .chain(s.stacks.iter().map(|x| x.id.clone()))
+        .chain(s.networks.iter().map(|x| x.id.clone()))
+        .chain(s.substations.iter().map(|x| x.id.clone()))
+        .chain(s.weather.iter().map(|x| x.id.clone()))
+        .chain(s.meters.iter().map(|x| x.id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// What an evaluator produced for one period.
@@ -284,6 +312,15 @@ impl Engine {
         asset: Option<&str>,
         as_of: TimestampMs,
     ) -> Result<Evaluation, EngineError> {
+        if let Some(id) = asset {
+            let ids = asset_ids(settings);
+            if !ids.iter().any(|k| k == id) {
+                return Err(EngineError::UnknownAsset {
+                    id: id.to_string(),
+                    known: ids.join(", "),
+                });
+            }
+        }
         let ctx = EvalContext {
             settings,
             store,

@@ -365,6 +365,24 @@ fn october_emissions_against_the_ied_rules() {
     assert_eq!(daily.len(), 1);
     assert_eq!(daily[0].start, at("2026-10-21"));
 
+    // The whole year 2026 (data end in October; November and December have neither load nor
+    // analyser values, so they are unclassified, not invalid): rule (a) 0 months above the
+    // ELV, rule (b) 1 day, rule (c) 2/740 hours, 1 invalid day.
+    let y = c.parse("2026").unwrap();
+    let rs = engine.evaluate(&s, &store, &y, Some("em-1"), at("2027-01-02")).unwrap().results;
+    let months = find(&rs, "emission_nox_months_above_elv", "em-1");
+    assert_eq!((months.value, months.status), (Some(0.0), Status::Pass));
+    close(months.details["months"][0]["average"].as_f64().unwrap(), 196.216_216_216, 1e-6);
+    assert_eq!(find(&rs, "emission_nox_days_above_daily_limit", "em-1").value, Some(1.0));
+    let share = find(&rs, "emission_nox_hours_above_hourly_limit", "em-1");
+    assert_eq!(share.period.label, "2026");
+    close(share.value.unwrap(), 2.0 / 740.0 * 100.0, 1e-9);
+    assert_eq!(find(&rs, "emission_nox_invalid_days", "em-1").value, Some(1.0));
+    let avg = find(&rs, "emission_nox_average", "em-1");
+    assert_eq!(avg.status, Status::NoStandard);
+    assert_eq!(avg.details["hours"]["unclassified"], 61 * 24);
+    assert!(avg.irregularities.iter().any(|i| i.message.contains("whether the plant operated is unknown")));
+
     // The 25-hour day itself: invalid, so no daily average.
     let d25 = c.parse("2026-10-25").unwrap();
     let rs = engine
@@ -567,6 +585,14 @@ fn live_periods_and_the_table() {
     );
     assert_eq!(json[0]["kpi"], "boiler_efficiency");
     assert_eq!(json[0]["period_start"], "2026-10-13T00:00:00+02:00");
+    let e = engine
+        .evaluate(&s, &store, &live[1], Some("k9"), now)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no asset `k9`") && e.contains("em-1, g1, k1, k2"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -614,4 +640,41 @@ fn check_config_reports_kpi_problems_with_their_keys() {
     assert!(all.contains("kpi.emissions.wet_stacks[0]"), "{all}");
     // The compound unit class is accepted.
     assert!(!all.contains("threshold[0].class"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_loop_ticks_and_stops_on_shutdown() {
+    let store = std::sync::Arc::new(MemStore::new());
+    let s = std::sync::Arc::new(settings());
+    let engine = std::sync::Arc::new(Engine::plant(&s).unwrap());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let dyn_store: std::sync::Arc<dyn Store> = store.clone();
+    let task = tokio::spawn(super::engine::run_live(
+        engine.clone(),
+        s.clone(),
+        dyn_store,
+        rx,
+    ));
+    // The first tick runs at once; it sets the late-data watermark. Wait for it (bounded, so a
+    // broken loop fails instead of hanging).
+    let mut ticked = false;
+    for _ in 0..2000 {
+        if store.state("kpi.watermark").unwrap().is_some() {
+            ticked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(ticked, "the live loop never ran a tick");
+    tx.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    // Already shut down before the first tick: returns without evaluating.
+    let (tx, rx) = tokio::sync::watch::channel(true);
+    let fresh = std::sync::Arc::new(MemStore::new());
+    let fresh_dyn: std::sync::Arc<dyn Store> = fresh.clone();
+    super::engine::run_live(engine, s, fresh_dyn, rx)
+        .await
+        .unwrap();
+    assert!(fresh.state("kpi.watermark").unwrap().is_none());
+    drop(tx);
 }
