@@ -1,6 +1,6 @@
 //! `[kpi]`: parameters of the KPI evaluator.
 //!
-//! Every value here is a configurable default from domain.md (marked [P] there, or [R] where
+//! Every value here is a configurable default from domain.md (marked \[P\] there, or \[R\] where
 //! the regulatory text could not be confirmed). The evaluator records the values it used in
 //! each result's details, so a report shows the method parameters next to the numbers.
 
@@ -91,7 +91,7 @@ impl Default for HeatingSeasonConfig {
 #[serde(deny_unknown_fields)]
 pub struct EfficiencyConfig {
     /// LHV = factor × HHV for units whose heating value is given on the gas-invoice (HHV)
-    /// basis: 0.90 for high-methane natural gas (domain.md §2.2, [R]).
+    /// basis: 0.90 for high-methane natural gas (domain.md §2.2, \[R\]).
     #[serde(default = "default_hhv_factor")]
     pub hhv_to_lhv_factor: f64,
     /// Maximum error of a gas volume meter / flow computer, % (±).
@@ -209,7 +209,7 @@ pub struct EmissionsConfig {
     /// of raw values per hour.
     #[serde(default = "default_raw_interval")]
     pub raw_interval_s: u32,
-    /// Share of valid raw values an hour needs to be valid (domain.md §3.4: 0.75 [P]).
+    /// Share of valid raw values an hour needs to be valid (domain.md §3.4: 0.75 \[P\]).
     #[serde(default = "default_valid_share")]
     pub min_valid_share: f64,
     /// Highest measured O2 used in the reference-O2 correction, % (domain.md §3.6: O2 near

@@ -136,7 +136,7 @@ pub fn reference_for(
     ))
 }
 
-/// Primary energy savings of cogeneration (EED 2012/27/EU Annex II, domain.md §2.2 [R]):
+/// Primary energy savings of cogeneration (EED 2012/27/EU Annex II, domain.md §2.2 \[R\]):
 /// `PES = (1 − 1 / (CHP_Hη / Ref_Hη + CHP_Eη / Ref_Eη)) × 100 %` with
 /// `CHP_Hη = Q / E_chem` and `CHP_Eη = E_el / E_chem`.
 pub fn pes_pct(

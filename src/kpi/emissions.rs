@@ -3,15 +3,15 @@
 //!
 //! Order of the calculation for one stack, pollutant and hour:
 //! 1. the hourly means of the CEMS raw values (valid raw values only) — an operating hour is
-//!    valid if at least `min_valid_share` (75 % [P]) of its expected raw values of both the
+//!    valid if at least `min_valid_share` (75 % \[P\]) of its expected raw values of both the
 //!    pollutant and O2 are valid, since the reference-O2 correction needs both; maintenance,
 //!    calibration and fault values are not valid (`model::Quality::is_valid`);
 //! 2. non-operating hours are excluded (not invalid), and so are start-up and shut-down hours
-//!    (load below the stack's `min_load_share`, Implementing Decision 2012/249/EU [R]);
+//!    (load below the stack's `min_load_share`, Implementing Decision 2012/249/EU \[R\]);
 //! 3. wet → dry (`C_dry = C_wet × 100 / (100 − H2O)`), for analysers that measure wet;
 //! 4. reference O2: `C_ref = C_dry × (O2_air − O2_ref) / (O2_air − O2_meas)`, with O2_air 21
 //!    (IED) or 20.9 recorded per stack. The measured O2 used is capped at `cap_pct` (19 % by
-//!    default [P], domain.md §3.6): near 21 % the factor explodes, e.g. 15 / 0.5 = 30 at 20.5 %
+//!    default \[P\], domain.md §3.6): near 21 % the factor explodes, e.g. 15 / 0.5 = 30 at 20.5 %
 //!    O2 for a coal plant; with the cap it is at most (21 − O2_ref)/(21 − 19), i.e. 7.5 for
 //!    O2_ref 6 %, 9 for 3 % and 3 for 15 %. Capped hours are counted in the details;
 //! 5. the validated hourly value (domain.md §3.4 point 2) on the selected basis.

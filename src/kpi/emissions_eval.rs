@@ -28,7 +28,7 @@ use super::compliance::{self, DayValue, Limits, MonthlyBasis};
 use super::emissions::{
     self as em, CiBasis, CiRule, HourClass, HourRules, HourValue, O2Reference, PlantState, RawHour,
 };
-use super::engine::{EngineError, EvalContext, Evaluation, Evaluator, RUN_LOOKBACK_MS, event_id};
+use super::engine::{EngineError, EvalContext, Evaluation, Evaluator, RUN_LOOKBACK_MS};
 use super::period::{Period, PeriodKind};
 use super::result::{AppliedThreshold, Irregularity, KpiResult};
 use crate::config::kpi::{CiBasisConfig, MonthlyBasisConfig};
@@ -349,8 +349,6 @@ fn evaluate_pollutant(
             ),
         ));
     }
-    let subject = format!("{}.{pn}", stack.id);
-    let id_subject = format!("{}:{pn}", stack.id);
     let common = json!({
         "elv_mg_nm3": elv, "permit": permit,
         "o2_ref_pct": stack.o2_ref_pct, "o2_air_pct": stack.o2_air_pct, "o2_cap_pct": cfg.o2_cap_pct,
@@ -445,76 +443,21 @@ fn evaluate_pollutant(
 
     // Events: hourly runs above the ELV, days above the daily limit, a month above the ELV.
     if let Some(l) = limits {
-        let run_hours: Vec<HourValue> = values
-            .iter()
-            .copied()
-            .filter(|h| h.window.start >= span.start)
-            .collect();
-        for run in compliance::runs_above(&run_hours, l.elv)
-            .into_iter()
-            .filter(|r| r.window.end > w.start)
-        {
-            let above_hourly = run_hours
-                .iter()
-                .filter(|h| run.window.contains(h.window.start))
-                .filter(|h| {
-                    h.validated.is_some_and(|v| {
-                        super::threshold::beyond(v, l.hourly_factor * l.elv, Direction::Max)
-                    })
-                })
-                .count();
-            out.events.push(ctx.run_event(
-                "emission_exceedance",
-                &subject,
-                &id_subject,
-                run.window,
+        super::emissions_events::emission_events(
+            ctx,
+            &super::emissions_events::EventInputs {
+                stack: &stack.id,
+                pn,
+                permit: &permit,
+                period,
                 span,
-                w.end,
-                json!({
-                    "stack": stack.id, "pollutant": pn, "elv_mg_nm3": l.elv, "unit": MG,
-                    "peak": run.peak, "mean_in_span": run.mean, "hours_above_hourly_limit": above_hourly,
-                    "basis": "validated hourly values", "standard": format!("{permit}; IED Annex V Part 4"),
-                }),
-            )?);
-        }
-        for b in compliance::days_above_daily_limit(&days, &l) {
-            out.events.push(crate::store::EventRecord {
-                id: event_id("emission_daily_exceedance", &id_subject, b.window.start),
-                kind: "emission_daily_exceedance".into(),
-                subject: subject.clone(),
-                start: b.window.start,
-                end: Some(b.window.end),
-                body: json!({
-                    "stack": stack.id, "pollutant": pn, "date": ctx.calendar.date_of(b.window.start),
-                    "average": b.average, "limit": b.limit, "unit": MG,
-                    "standard": format!("{permit}; IED Annex V Part 4 (b)"),
-                }),
-            });
-        }
-        if period.kind == PeriodKind::Month
-            && !period.is_partial()
-            && let Some(avg) = value
-            && compliance::monthly_breach(avg, &l)
-        {
-            out.events.push(crate::store::EventRecord {
-                id: event_id("emission_monthly_exceedance", &id_subject, period.start()),
-                kind: "emission_monthly_exceedance".into(),
-                subject: subject.clone(),
-                start: period.start(),
-                end: Some(period.end()),
-                body: json!({
-                    "stack": stack.id, "pollutant": pn, "month": period.label, "average": avg,
-                    "limit": l.elv, "unit": MG, "standard": format!("{permit}; IED Annex V Part 4 (a)"),
-                }),
-            });
-        }
-        for kind in [
-            "emission_exceedance",
-            "emission_daily_exceedance",
-            "emission_monthly_exceedance",
-        ] {
-            out.event_scopes.push((kind.into(), subject.clone(), w));
-        }
+                values: &values,
+                days: &days,
+                monthly_average: value,
+                limits: l,
+            },
+            out,
+        )?;
     }
 
     // emission_<p>_days_above_daily_limit
@@ -547,31 +490,7 @@ fn evaluate_pollutant(
             "mo",
             completeness,
         );
-        if let Some(l) = limits {
-            let mut months = Vec::new();
-            for m in ctx.calendar.months_in(w) {
-                let mh: Vec<HourValue> = in_period
-                    .iter()
-                    .copied()
-                    .filter(|h| m.contains(h.window.start))
-                    .collect();
-                let md: Vec<DayValue> = days
-                    .iter()
-                    .copied()
-                    .filter(|d| m.contains(d.window.start))
-                    .collect();
-                if let Some(avg) = compliance::period_average(&mh, &md, basis) {
-                    months.push(json!({
-                        "month": ctx.calendar.date_of(m.start).format("%Y-%m").to_string(),
-                        "average": avg,
-                        "above_elv": compliance::monthly_breach(avg, &l),
-                    }));
-                }
-            }
-            let above = months.iter().filter(|m| m["above_elv"] == true).count();
-            r.value = Some(above as f64);
-            r.detail("months", months);
-        }
+        super::emissions_year::months_above_elv(ctx, &mut r, w, &in_period, &days, basis, limits);
         let t = limits.map(|_| {
             permit_threshold(
                 None,

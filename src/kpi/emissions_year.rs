@@ -1,14 +1,16 @@
 //! The year-to-date emission rules (domain.md §3.4 points 5(c) and 6): the share of the year's
 //! validated hours above the hourly limit with its budget and end-of-year projection, and the
 //! count of invalid days against the ten allowed. A month evaluation reports both for 1 January
-//! to the month's end; a year (or year-to-date) evaluation for itself.
+//! to the month's end; a year (or year-to-date) evaluation for itself. Also rule (a) over
+//! periods longer than a month: the months whose validated average is above the ELV.
 
-use super::compliance::{self, Limits};
+use super::compliance::{self, DayValue, Limits, MonthlyBasis};
 use super::emissions::{HourClass, HourValue};
 use super::emissions_eval::{configured_threshold, judge, permit_threshold};
 use super::engine::{EngineError, EvalContext, Evaluation};
 use super::period::{Period, PeriodKind};
 use super::result::{Irregularity, KpiResult};
+use crate::model::time::Window;
 use chrono::Datelike;
 use serde_json::json;
 
@@ -111,4 +113,43 @@ pub(super) fn year_to_date_results(
     );
     out.results.push(judge(r, Some(t)));
     Ok(())
+}
+
+/// Rule (a) over a period longer than a month: the validated average of each calendar month
+/// in `w` (`details.months`) and the number above the ELV (`value`).
+pub(super) fn months_above_elv(
+    ctx: &EvalContext<'_>,
+    r: &mut KpiResult,
+    w: Window,
+    hours: &[HourValue],
+    days: &[DayValue],
+    basis: MonthlyBasis,
+    limits: Option<Limits>,
+) {
+    let Some(l) = limits else {
+        return;
+    };
+    let mut months = Vec::new();
+    for m in ctx.calendar.months_in(w) {
+        let mh: Vec<HourValue> = hours
+            .iter()
+            .copied()
+            .filter(|h| m.contains(h.window.start))
+            .collect();
+        let md: Vec<DayValue> = days
+            .iter()
+            .copied()
+            .filter(|d| m.contains(d.window.start))
+            .collect();
+        if let Some(avg) = compliance::period_average(&mh, &md, basis) {
+            months.push(json!({
+                "month": ctx.calendar.date_of(m.start).format("%Y-%m").to_string(),
+                "average": avg,
+                "above_elv": compliance::monthly_breach(avg, &l),
+            }));
+        }
+    }
+    let above = months.iter().filter(|m| m["above_elv"] == true).count();
+    r.value = Some(above as f64);
+    r.detail("months", months);
 }

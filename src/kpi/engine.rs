@@ -20,8 +20,7 @@ use crate::config::Settings;
 use crate::model::TimestampMs;
 use crate::model::asset::Threshold;
 use crate::model::time::Window;
-use crate::store::{EventFilter, EventRecord, ResultFilter, Store, StoreError};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::store::{EventFilter, EventRecord, Store, StoreError};
 use std::sync::Arc;
 
 /// The method identifier recorded with every result (domain.md §0.2: every report carries a
@@ -163,7 +162,11 @@ impl EvalContext<'_> {
                 open_only: false,
             })?
             .into_iter()
-            .find(|e| e.start < at && e.end.is_none_or(|end| end >= at) && !is_withdrawn(e)))
+            .find(|e| {
+                e.start < at
+                    && e.end.is_none_or(|end| end >= at)
+                    && !super::revision::is_withdrawn(e)
+            }))
     }
 
     /// An event for a run of hours found over `span` (the evaluated window plus a look-back):
@@ -230,10 +233,6 @@ pub fn event_id(kind: &str, subject: &str, start: TimestampMs) -> String {
 /// Hours of look-back before a period so that runs (exceedances, hot standby) crossing its
 /// start are found with their real start.
 pub const RUN_LOOKBACK_MS: i64 = 48 * 3_600_000;
-
-fn is_withdrawn(e: &EventRecord) -> bool {
-    e.body.get("withdrawn").is_some_and(|w| !w.is_null())
-}
 
 /// A standard (or a group of KPIs) evaluated over a period.
 pub trait Evaluator: Send + Sync {
@@ -366,10 +365,10 @@ impl Engine {
         as_of: TimestampMs,
     ) -> Result<Evaluation, EngineError> {
         let mut ev = self.evaluate(settings, store, period, asset, as_of)?;
-        note_recalculations(store, &mut ev.results)?;
+        super::revision::note_recalculations(store, &mut ev.results)?;
         let records: Vec<_> = ev.results.iter().map(super::record::to_record).collect();
         store.put_results(&records)?;
-        let events = merge_events(store, &ev)?;
+        let events = super::revision::merge_events(store, &ev)?;
         store.put_events(&events)?;
         Ok(ev)
     }
@@ -473,88 +472,6 @@ impl Engine {
         }
         Ok(done)
     }
-}
-
-/// The latest stored revision of each result's (kpi, asset, period) goes into
-/// `details.recalculation`.
-fn note_recalculations(store: &dyn Store, results: &mut [KpiResult]) -> Result<(), EngineError> {
-    let periods: BTreeSet<(TimestampMs, TimestampMs)> = results
-        .iter()
-        .map(|r| (r.period.start, r.period.end))
-        .collect();
-    let mut previous = BTreeMap::new();
-    for (start, end) in periods {
-        for rec in store.results(&ResultFilter {
-            kpi: None,
-            asset: None,
-            overlapping: Some(Window::new(start, end)),
-            all_revisions: false,
-        })? {
-            if rec.period_start == start && rec.period_end == end {
-                previous.insert((rec.kpi.clone(), rec.asset.clone(), start, end), rec);
-            }
-        }
-    }
-    for r in results.iter_mut() {
-        let key = (r.kpi.clone(), r.asset.clone(), r.period.start, r.period.end);
-        if let Some(prev) = previous.get(&key) {
-            let pv = prev.body.get("value").cloned().unwrap_or_default();
-            let ps = prev.body.get("status").cloned().unwrap_or_default();
-            let changed = pv != serde_json::to_value(r.value).unwrap_or_default()
-                || ps != serde_json::to_value(r.status).unwrap_or_default();
-            r.detail(
-                "recalculation",
-                serde_json::json!({
-                    "previous_value": pv,
-                    "previous_status": ps,
-                    "previous_as_of": prev.as_of,
-                    "changed": changed,
-                }),
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The events to write: the new ones (except a run cut by the end of the evaluated window whose
-/// stored revision, from a later period, already has a later end), and stored events of a
-/// recomputed scope that were not produced again, marked withdrawn.
-fn merge_events(store: &dyn Store, ev: &Evaluation) -> Result<Vec<EventRecord>, EngineError> {
-    let new_ids: BTreeSet<&str> = ev.events.iter().map(|e| e.id.as_str()).collect();
-    let mut out = Vec::new();
-    let mut stored_by_id = BTreeMap::new();
-    for (kind, subject, window) in &ev.event_scopes {
-        for e in store.events(&EventFilter {
-            kind: Some(kind.clone()),
-            subject: Some(subject.clone()),
-            overlapping: Some(*window),
-            open_only: false,
-        })? {
-            let inside = e.start >= window.start && e.end.is_some_and(|end| end <= window.end);
-            if inside && !new_ids.contains(e.id.as_str()) && !is_withdrawn(&e) {
-                let mut w = e.clone();
-                if let Some(b) = w.body.as_object_mut() {
-                    b.insert(
-                        "withdrawn".into(),
-                        serde_json::json!({
-                            "reason": "not found again when the period was recomputed (late or corrected data)",
-                        }),
-                    );
-                }
-                out.push(w);
-            }
-            stored_by_id.insert(e.id.clone(), e);
-        }
-    }
-    for e in &ev.events {
-        let cut_by_window = e.body.get("open_at_end").and_then(|v| v.as_bool()) == Some(true);
-        match stored_by_id.get(&e.id) {
-            Some(s) if cut_by_window && s.end.is_some_and(|se| e.end.is_some_and(|ne| se > ne)) => {
-            }
-            _ => out.push(e.clone()),
-        }
-    }
-    Ok(out)
 }
 
 /// Evaluate the plant-side standards over `period` (the `evaluate` subcommand), without

@@ -7,10 +7,11 @@
 //!   JSON forms), [`render`] (the `evaluate` table);
 //! - pure formulas, importing only `model` and the vocabulary above: [`efficiency`] (KPI 1),
 //!   [`emissions`] and [`compliance`] (KPI 2);
-//! - I/O: [`inputs`] (reads through the `Store` trait), the evaluators [`efficiency_eval`] and
-//!   [`emissions_eval`] (inputs → formulas → results and events; plant-level efficiency in
-//!   `efficiency_plant`), and [`engine`] (runs
-//!   evaluators, stores revisions, live loop, late-data recomputation).
+//! - I/O: [`inputs`] (reads through the `Store` trait), the evaluators [`efficiency_eval`]
+//!   (with the plant level in `efficiency_plant`) and [`emissions_eval`] (with the year-level
+//!   rules in `emissions_year` and the events in `emissions_events`), and [`engine`] (runs
+//!   evaluators, stores revisions — recalculation notes and event merging in `revision` —,
+//!   live loop, late-data recomputation).
 //!
 //! The network-side standards (losses, rational use, availability) are further
 //! [`engine::Evaluator`]s; nothing here needs to change for them.
@@ -21,6 +22,7 @@ pub mod efficiency_eval;
 mod efficiency_plant;
 pub mod emissions;
 pub mod emissions_eval;
+mod emissions_events;
 mod emissions_year;
 pub mod engine;
 pub mod inputs;
@@ -28,6 +30,7 @@ pub mod period;
 pub mod record;
 pub mod render;
 pub mod result;
+mod revision;
 pub mod threshold;
 
 #[cfg(test)]
