@@ -21,6 +21,7 @@ use crate::model::TimestampMs;
 use crate::model::asset::Threshold;
 use crate::model::time::Window;
 use crate::store::{EventFilter, EventRecord, Store, StoreError};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The method identifier recorded with every result (domain.md §0.2: every report carries a
@@ -260,11 +261,39 @@ pub fn calendar_for(settings: &Settings) -> Result<Calendar, EngineError> {
     ))
 }
 
+/// The register moduli of the counter series the Modbus devices feed, in the canonical unit of
+/// each quantity: the point's `modulus` (raw register range) × its `scale`, converted from its
+/// declared unit — the same value the agent hands to ingest. Keyed by series key.
+pub fn template_moduli(
+    settings: &Settings,
+    templates: &BTreeMap<String, crate::config::modbus::Template>,
+) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for d in &settings.modbus.devices {
+        let Some(t) = templates.get(&d.template) else {
+            continue;
+        };
+        for p in &t.points {
+            if p.quantity.kind() != crate::model::Kind::Counter {
+                continue;
+            }
+            let Some(m) = p.modulus.filter(|m| *m > 0.0).map(|m| m * p.scale.abs()) else {
+                continue;
+            };
+            if let Ok(c) = crate::model::quantity::convert(p.quantity, p.unit, m) {
+                out.insert(format!("{}.{}", d.asset, p.quantity.name()), c);
+            }
+        }
+    }
+    out
+}
+
 /// Runs evaluators and stores what they produce.
 pub struct Engine {
     evaluators: Vec<Box<dyn Evaluator>>,
     calendar: Calendar,
     builtin: Vec<Threshold>,
+    moduli: BTreeMap<String, f64>,
 }
 
 impl Engine {
@@ -282,6 +311,7 @@ impl Engine {
         }
         Ok(Engine {
             evaluators: Vec::new(),
+            moduli: BTreeMap::new(),
             calendar: calendar_for(settings)?,
             builtin: if settings.kpi.builtin_thresholds {
                 threshold::builtin_thresholds()
@@ -294,6 +324,13 @@ impl Engine {
     /// Add an evaluator.
     pub fn with(mut self, e: impl Evaluator + 'static) -> Self {
         self.evaluators.push(Box::new(e));
+        self
+    }
+
+    /// Use these register moduli (e.g. from [`template_moduli`]); `[kpi] register_moduli`
+    /// entries of the settings take precedence over them.
+    pub fn with_register_moduli(mut self, moduli: BTreeMap<String, f64>) -> Self {
+        self.moduli = moduli;
         self
     }
 
@@ -320,13 +357,15 @@ impl Engine {
                 });
             }
         }
+        let mut moduli = self.moduli.clone();
+        moduli.extend(settings.kpi.register_moduli.clone());
         let ctx = EvalContext {
             settings,
             store,
             inputs: Inputs::new(
                 store,
                 self.calendar,
-                &settings.kpi.register_moduli,
+                &moduli,
                 settings.kpi.boundary_search_minutes,
             ),
             calendar: self.calendar,

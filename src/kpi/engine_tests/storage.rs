@@ -158,6 +158,18 @@ fn the_example_configuration_evaluates_and_its_thresholds_apply() {
 }
 
 #[test]
+fn register_moduli_come_from_the_device_templates() {
+    let loaded = crate::config::load(std::path::Path::new("config/example.toml"))
+        .expect("example configuration");
+    let m = crate::kpi::engine::template_moduli(&loaded.settings, &loaded.templates);
+    // u32 of 0.001 MWh: 4 294 967 296 × 0.001 MWh × 3.6 GJ/MWh = 15 461 882.2656 GJ
+    close(m["ss-001.heat_energy"], 15_461_882.265_6, 1e-6);
+    // u32 of 0.01 m³: 42 949 672.96 m³
+    close(m["ss-001.volume"], 42_949_672.96, 1e-6);
+    assert!(!m.contains_key("ss-001.flow"), "gauges have no modulus");
+}
+
+#[test]
 fn check_config_reports_kpi_problems_with_their_keys() {
     let text = format!(
         "{CONFIG}\nwet_stacks = [\"em-9\"]\nmin_valid_share = 75.0\n\n[[threshold]]\nkpi = \"boiler_efficiency\"\nunit = \"%\"\ndirection = \"min\"\nfail = 88.0\nperiod = \"month\"\nclass = \"boiler:natural_gas:condensing\"\nsource = \"t\"\n"
