@@ -1,6 +1,7 @@
 //! The evaluation engine: runs evaluators over a period, stores results as revisions and events
-//! by stable id, evaluates live periods on a schedule, and recomputes closed periods when late
-//! data arrives (design.md §4, domain.md §0.2).
+//! by stable id, evaluates live periods on a schedule (their results form a live snapshot that
+//! each tick replaces; a period is stored as a revision when it closes), and recomputes closed
+//! periods when late data arrives (design.md §4, domain.md §0.2).
 //!
 //! Evaluators plug in through [`Evaluator`]: the plant-side standards (efficiency, emissions)
 //! are here; the network-side ones (losses, rational use, availability) are more evaluators
@@ -30,6 +31,10 @@ pub const METHOD: &str = concat!("heatkpi ", env!("CARGO_PKG_VERSION"), " evalua
 
 /// State key of the late-data watermark.
 const WATERMARK_KEY: &str = "kpi.watermark";
+/// State key of the live snapshot.
+const LIVE_KEY: &str = "kpi.live";
+/// State key of the time of the last live tick.
+const LAST_TICK_KEY: &str = "kpi.live_last_tick";
 
 /// Why an evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -496,8 +501,16 @@ impl Engine {
         Ok(done)
     }
 
-    /// One live tick: recompute after late data, then evaluate and store the live periods.
-    /// Returns the periods evaluated.
+    /// One live tick:
+    /// 1. closed periods touched by late data are recomputed ([`Engine::recompute_late`]);
+    /// 2. every hour, day, month, year and heating season that closed since the previous tick
+    ///    is evaluated and stored once as a closed period, even if no data arrived for it;
+    /// 3. the live periods (current hour, day, month to date) are evaluated: their events are
+    ///    stored by id, and their results replace the live snapshot ([`live_snapshot`]) instead
+    ///    of adding a revision every few minutes — a month to date would otherwise pile up
+    ///    thousands of revisions per KPI.
+    ///
+    /// Returns the periods evaluated, closed ones first.
     pub fn live_tick(
         &self,
         settings: &Settings,
@@ -505,12 +518,56 @@ impl Engine {
         now: TimestampMs,
     ) -> Result<Vec<Period>, EngineError> {
         let mut done = self.recompute_late(settings, store, now)?;
+        let last = store
+            .state(LAST_TICK_KEY)?
+            .and_then(|v| v.get("at").and_then(|t| t.as_i64()));
+        if let Some(last) = last.filter(|l| *l < now) {
+            for p in self.closed_periods_since(last, now, settings.kpi.live.recompute_max_days) {
+                // A period closes once; the late-data pass may have done it already.
+                let fresh = p.end() > last;
+                if fresh
+                    && !done
+                        .iter()
+                        .any(|d| d.kind == p.kind && d.window == p.window)
+                {
+                    self.evaluate_and_store(settings, store, &p, None, now)?;
+                    done.push(p);
+                }
+            }
+        }
+        let mut snapshot = Vec::new();
         for p in self.live_periods(now) {
-            self.evaluate_and_store(settings, store, &p, None, now)?;
+            let ev = self.evaluate(settings, store, &p, None, now)?;
+            let events = super::revision::merge_events(store, &ev)?;
+            store.put_events(&events)?;
+            snapshot.extend(ev.results);
             done.push(p);
         }
+        let body = serde_json::json!({
+            "as_of": now,
+            "results": snapshot.iter().map(super::record::to_record).collect::<Vec<_>>(),
+        });
+        store.put_state(LIVE_KEY, &body)?;
+        store.put_state(LAST_TICK_KEY, &serde_json::json!({ "at": now }))?;
         Ok(done)
     }
+}
+
+/// The results of the last live tick (current hour, day and month to date), for the live page;
+/// `None` before the first tick.
+pub fn live_snapshot(store: &dyn Store) -> Result<Option<Vec<KpiResult>>, EngineError> {
+    let Some(v) = store.state(LIVE_KEY)? else {
+        return Ok(None);
+    };
+    let records: Vec<crate::store::KpiRecord> =
+        serde_json::from_value(v.get("results").cloned().unwrap_or_default())
+            .map_err(|e| StoreError::Data(format!("live KPI snapshot: {e}")))?;
+    let results = records
+        .iter()
+        .map(super::record::from_record)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Data(e.to_string()))?;
+    Ok(Some(results))
 }
 
 /// Evaluate the plant-side standards over `period` (the `evaluate` subcommand), without

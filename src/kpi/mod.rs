@@ -38,6 +38,6 @@ mod engine_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-pub use engine::{Engine, EngineError, Evaluation, Evaluator, evaluate, run_live};
+pub use engine::{Engine, EngineError, Evaluation, Evaluator, evaluate, live_snapshot, run_live};
 pub use period::{Calendar, Period, PeriodKind};
 pub use result::{Irregularity, IrregularityKind, KpiResult, Status};

@@ -84,21 +84,37 @@ fn live_periods_and_the_table() {
     write_october_meters(&store, &[]);
     let done = engine.live_tick(&s, &store, now).unwrap();
     assert_eq!(done.len(), 3);
-    let stored = store
-        .results(&ResultFilter {
-            kpi: Some("boiler_efficiency".into()),
-            asset: Some("k1".into()),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(stored.len(), 3);
-    let month = stored
+    let k1_results = |store: &MemStore| {
+        store
+            .results(&ResultFilter {
+                kpi: Some("boiler_efficiency".into()),
+                asset: Some("k1".into()),
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    // Live periods go to the snapshot, not to the result revisions.
+    assert!(k1_results(&store).is_empty());
+    let snap = crate::kpi::live_snapshot(&store).unwrap().unwrap();
+    let m = snap
         .iter()
-        .find(|r| r.period_start == at("2026-10-01"))
-        .unwrap();
-    let m = crate::kpi::record::from_record(month).unwrap();
+        .find(|r| r.kpi == "boiler_efficiency" && r.asset == "k1" && r.period.label == "2026-10")
+        .unwrap()
+        .clone();
     assert_eq!(m.period.evaluated_until, Some(now));
     close(m.value.unwrap(), 90.0, 1e-9);
+    // The next tick after 14:00: the 13:00 hour has closed and is stored once, as a closed
+    // period; the live snapshot moves on.
+    let now2 = at("2026-10-14T14:05");
+    let done = engine.live_tick(&s, &store, now2).unwrap();
+    assert_eq!(done[0].label, "2026-10-14T13:00+02:00");
+    let stored = k1_results(&store);
+    assert_eq!(stored.len(), 1);
+    let hour = crate::kpi::record::from_record(&stored[0]).unwrap();
+    assert_eq!(hour.period.evaluated_until, None);
+    close(hour.value.unwrap(), 90.0, 1e-9);
+    let snap = crate::kpi::live_snapshot(&store).unwrap().unwrap();
+    assert!(snap.iter().all(|r| r.as_of == now2));
     let table = crate::kpi::render::render_table(&[m], engine.calendar().tz);
     assert!(
         table.contains("2026-10 (to 2026-10-14T13:20:00+02:00)"),
