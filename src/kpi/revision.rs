@@ -31,7 +31,9 @@ pub(super) fn note_recalculations(
         for rec in store.results(&ResultFilter {
             kpi: None,
             asset: None,
-            overlapping: Some(Window::new(start, end)),
+            // Only the periods containing the first ms (this one and the longer ones around
+            // it), not every hour and day inside it.
+            overlapping: Some(Window::new(start, start + 1)),
             all_revisions: false,
         })? {
             if rec.period_start == start && rec.period_end == end {
