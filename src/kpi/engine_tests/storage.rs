@@ -147,6 +147,8 @@ fn the_example_configuration_evaluates_and_its_thresholds_apply() {
     let loaded = crate::config::load(std::path::Path::new("config/example.toml"))
         .expect("example configuration");
     let s = loaded.settings;
+    // The [kpi] section of the example spells out the defaults, and must keep doing so.
+    assert_eq!(s.kpi, crate::config::kpi::KpiConfig::default());
     let engine = Engine::plant(&s).unwrap();
     let oct = engine.calendar().parse("2026-10").unwrap();
     let store = MemStore::new();
