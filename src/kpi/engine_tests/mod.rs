@@ -1,6 +1,6 @@
 //! The engine over a store: inputs → formulas → results and events, with hand-computed
-//! expectations. Runs on the in-memory store of `testkit`; the same scenarios run on SQLite
-//! once it is on main.
+//! expectations. Every scenario runs twice: on the in-memory store of `testkit` and on the
+//! SQLite store, so the numbers do not depend on the backend.
 
 mod efficiency;
 mod emissions;
@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::kpi::engine::Engine;
 use crate::model::TimestampMs;
 use crate::model::time::parse_instant;
+use crate::store::sqlite::SqliteStore;
 use crate::store::{EventFilter, ResultFilter, Store};
 
 const CONFIG: &str = r#"
@@ -59,6 +60,36 @@ limits_mg_nm3 = { nox = 300.0 }
 raw_interval_s = 900
 "#;
 
+/// Run a scenario on the in-memory store and on SQLite in a temporary directory. The scenario
+/// gets a factory of empty stores of that kind (some scenarios need more than one).
+fn for_each_store(scenario: impl Fn(&dyn Fn() -> Box<dyn Store>)) {
+    eprintln!("scenario on the in-memory store");
+    scenario(&|| Box::new(MemStore::new()));
+    eprintln!("scenario on SQLite");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let n = std::cell::Cell::new(0);
+    scenario(&|| {
+        n.set(n.get() + 1);
+        let path = dir.path().join(format!("kpi-{}.db", n.get()));
+        Box::new(SqliteStore::open(path).expect("sqlite store"))
+    });
+}
+
+/// Write good samples of one series.
+fn put(store: &dyn Store, series: &str, points: &[(TimestampMs, f64)]) {
+    let key: crate::model::SeriesKey = series.parse().expect("test series key");
+    let samples: Vec<crate::model::Sample> = points
+        .iter()
+        .map(|(ts, v)| crate::model::Sample {
+            series: key.clone(),
+            ts: *ts,
+            value: *v,
+            quality: crate::model::Quality::Good,
+        })
+        .collect();
+    store.write(&samples).expect("store write");
+}
+
 fn settings() -> Settings {
     toml::from_str(CONFIG).expect("test configuration")
 }
@@ -88,7 +119,7 @@ fn close(a: f64, b: f64, tol: f64) {
 
 /// k1 (gas boiler) and g1 (gas engine) registers at every local hour of October and at
 /// 1 November 00:00, skipping the hours in `skip`.
-fn write_october_meters(store: &MemStore, skip: &[usize]) {
+fn write_october_meters(store: &dyn Store, skip: &[usize]) {
     let c = cal();
     let oct = c.parse("2026-10").unwrap();
     let mut ts: Vec<TimestampMs> = c.hours_in(oct.window).iter().map(|h| h.start).collect();
@@ -102,10 +133,10 @@ fn write_october_meters(store: &MemStore, skip: &[usize]) {
             .collect()
     };
     // k1: heat 8.1 GJ/h, gas 250 Nm³/h × 0.036 GJ/Nm³ = 9 GJ/h → η = 8.1 / 9 = 90 %.
-    store.put("k1.heat_energy", &series(8.1));
-    store.put("k1.fuel_volume", &series(250.0));
+    put(store, "k1.heat_energy", &series(8.1));
+    put(store, "k1.fuel_volume", &series(250.0));
     // g1: heat 1.0 GJ/h, electricity 0.25 MWh/h = 0.9 GJ/h, gas 60 Nm³/h × 0.036 = 2.16 GJ/h.
-    store.put("g1.heat_energy", &series(1.0));
-    store.put("g1.electricity", &series(0.25));
-    store.put("g1.fuel_volume", &series(60.0));
+    put(store, "g1.heat_energy", &series(1.0));
+    put(store, "g1.electricity", &series(0.25));
+    put(store, "g1.fuel_volume", &series(60.0));
 }
