@@ -10,8 +10,8 @@
 //! - I/O: [`inputs`] (reads through the `Store` trait), the evaluators [`efficiency_eval`]
 //!   (with the plant level in `efficiency_plant`) and [`emissions_eval`] (with the year-level
 //!   rules in `emissions_year` and the events in `emissions_events`), and [`engine`] (runs
-//!   evaluators, stores revisions — recalculation notes and event merging in `revision` —,
-//!   live loop, late-data recomputation).
+//!   evaluators, stores revisions — recalculation notes and event merging in `revision`) and
+//!   [`live`] (live snapshot, closing periods, late-data recomputation, the loop to spawn).
 //!
 //! The network-side standards (losses, rational use, availability) are further
 //! [`engine::Evaluator`]s; nothing here needs to change for them.
@@ -26,6 +26,7 @@ mod emissions_events;
 mod emissions_year;
 pub mod engine;
 pub mod inputs;
+pub mod live;
 pub mod period;
 pub mod record;
 pub mod render;
@@ -38,6 +39,7 @@ mod engine_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-pub use engine::{Engine, EngineError, Evaluation, Evaluator, evaluate, live_snapshot, run_live};
+pub use engine::{Engine, EngineError, Evaluation, Evaluator, evaluate};
+pub use live::{live_snapshot, run_live};
 pub use period::{Calendar, Period, PeriodKind};
 pub use result::{Irregularity, IrregularityKind, KpiResult, Status};

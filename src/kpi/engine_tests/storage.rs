@@ -222,7 +222,7 @@ async fn the_live_loop_ticks_and_stops_on_shutdown() {
     let engine = std::sync::Arc::new(Engine::plant(&s).unwrap());
     let (tx, rx) = tokio::sync::watch::channel(false);
     let dyn_store: std::sync::Arc<dyn Store> = store.clone();
-    let task = tokio::spawn(crate::kpi::engine::run_live(
+    let task = tokio::spawn(crate::kpi::live::run_live(
         engine.clone(),
         s.clone(),
         dyn_store,
@@ -245,7 +245,7 @@ async fn the_live_loop_ticks_and_stops_on_shutdown() {
     let (tx, rx) = tokio::sync::watch::channel(true);
     let fresh = std::sync::Arc::new(MemStore::new());
     let fresh_dyn: std::sync::Arc<dyn Store> = fresh.clone();
-    crate::kpi::engine::run_live(engine, s, fresh_dyn, rx)
+    crate::kpi::live::run_live(engine, s, fresh_dyn, rx)
         .await
         .unwrap();
     assert!(fresh.state("kpi.watermark").unwrap().is_none());
