@@ -10,6 +10,7 @@ pub mod collect;
 pub mod config;
 pub mod import;
 pub mod ingest;
+pub mod kpi;
 pub mod model;
 pub mod query;
 pub mod sim;

@@ -12,6 +12,7 @@
 mod context;
 mod doc;
 mod hint;
+pub mod kpi;
 mod load;
 pub mod modbus;
 mod modbus_check;
@@ -78,6 +79,9 @@ pub struct Settings {
     /// MQTT collection.
     #[serde(default)]
     pub mqtt: mqtt::MqttConfig,
+    /// KPI evaluator parameters (`[kpi]`).
+    #[serde(default)]
+    pub kpi: kpi::KpiConfig,
     /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
     #[serde(default)]
     pub simulator: Option<sim::SimulatorConfig>,
