@@ -2,13 +2,18 @@
 //! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration.
 
 mod data;
+mod evaluate;
 mod modbus;
 mod mqtt;
+mod sim;
 pub mod runtime;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The configuration file used when none is given (`demo` uses `config/demo.toml` instead).
+pub const DEFAULT_CONFIG: &str = "heatkpi.toml";
 
 /// Technical KPI monitor for district-heating utilities.
 #[derive(Debug, Parser)]
@@ -43,6 +48,15 @@ pub enum Command {
     Import(data::ImportArgs),
     /// Raw or aggregated values of a series or a glob of series.
     Query(data::QueryArgs),
+    /// The simulated utility on config/demo.toml: simulator, collection over Modbus TCP,
+    /// store and live evaluation, nothing to install.
+    Demo(sim::DemoArgs),
+    /// Serve the simulated utility over Modbus TCP, or write months of its history at once.
+    Simulate(sim::SimulateArgs),
+    /// Evaluate the KPIs of a period against their thresholds.
+    Evaluate(evaluate::EvaluateArgs),
+    /// List events: interruptions, exceedances, unreachable devices, counter resets, gaps.
+    Events(evaluate::EventsArgs),
     /// Run everything the configuration enables (collection, store, evaluation).
     Run(RunArgs),
     /// Run collection only (for a gateway PC near the devices).
@@ -106,6 +120,10 @@ pub fn main(cli: Cli) -> ExitCode {
         }
         Command::Import(args) => data::import(&cli.config, args),
         Command::Query(args) => data::query(&cli.config, args),
+        Command::Demo(args) => sim::demo(&cli.config, args),
+        Command::Simulate(args) => sim::simulate(&cli.config, args),
+        Command::Evaluate(args) => evaluate::evaluate(&cli.config, args),
+        Command::Events(args) => evaluate::events(&cli.config, args),
         Command::Run(args) => serve(&cli.config, &args, true),
         Command::Agent(args) => serve(&cli.config, &args, false),
         Command::Modbus(cmd) => modbus::run(cmd),
@@ -168,7 +186,7 @@ fn serve(config: &std::path::Path, args: &RunArgs, evaluate: bool) -> Result<Exi
             store.clone(),
             loaded.settings.store.raw_retention_days,
         ));
-        let _ = evaluate;
+        let engine = evaluate.then(|| self::evaluate::spawn_live(&loaded, store.clone()));
         println!(
             "heatkpi {}: {} Modbus devices, store {}",
             if evaluate { "running" } else { "agent running" },
@@ -181,6 +199,9 @@ fn serve(config: &std::path::Path, args: &RunArgs, evaluate: bool) -> Result<Exi
             loop {
                 tick.tick().await;
                 println!("{}", svc.summary());
+                if evaluate {
+                    println!("{}", self::evaluate::live_summary(&loaded, &*store));
+                }
             }
         };
         tokio::select! {
@@ -188,6 +209,9 @@ fn serve(config: &std::path::Path, args: &RunArgs, evaluate: bool) -> Result<Exi
             _ = summary => {}
         }
         retention.abort();
+        if let Some(e) = engine {
+            e.abort();
+        }
         println!("{}", svc.summary());
         let stats = svc.stop().await?;
         println!(
