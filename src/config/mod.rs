@@ -16,6 +16,7 @@ pub mod kpi;
 mod load;
 pub mod modbus;
 mod modbus_check;
+pub mod mqtt;
 mod problem;
 mod secret;
 mod semantic;
@@ -75,6 +76,9 @@ pub struct Settings {
     /// Modbus collection.
     #[serde(default)]
     pub modbus: modbus::ModbusConfig,
+    /// MQTT collection.
+    #[serde(default)]
+    pub mqtt: mqtt::MqttConfig,
     /// KPI evaluator parameters (`[kpi]`).
     #[serde(default)]
     pub kpi: kpi::KpiConfig,

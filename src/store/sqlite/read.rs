@@ -8,7 +8,7 @@
 //! Pieces are joined with [`Acc::append`], which adds the step and the held value between
 //! them, so the result is the same as folding the window's raw rows.
 
-use super::rollup::{Acc, HOUR_MS, hour_ceil, hour_of};
+use super::rollup::{Acc, HOUR_MS, hour_ceil, hour_end, hour_of};
 use super::schema::RETENTION_KEY;
 use crate::model::counter::{CounterDelta, classify, delta_of};
 use crate::model::time::Window;
@@ -68,13 +68,18 @@ impl<T> Span<T> {
         let mut covered = 0i64;
         let mut range: Option<Window> = None;
         for p in pieces {
-            covered += p.len_ms();
+            covered = covered.saturating_add(p.len_ms());
             range = Some(match range {
                 Some(r) => Window::new(r.start.min(p.start), r.end.max(p.end)),
                 None => p,
             });
         }
-        range.filter(|r| r.len_ms() <= DENSE_FACTOR * covered + 24 * HOUR_MS)
+        range.filter(|r| {
+            r.len_ms()
+                <= DENSE_FACTOR
+                    .saturating_mul(covered)
+                    .saturating_add(24 * HOUR_MS)
+        })
     }
 
     /// The rows of `w` if this span covers it.
@@ -396,7 +401,7 @@ pub(super) fn counter_delta(
             match h.counter_delta() {
                 Some(d) => run.add(&d, first, last),
                 None if horizon.is_none_or(|hz| hour >= hz) => {
-                    run.raw(&src.points(Window::new(hour, hour + HOUR_MS))?);
+                    run.raw(&src.points(Window::new(hour, hour_end(hour)))?);
                 }
                 None => {
                     // Retention deleted this hour's readings: its decreases cannot be told

@@ -25,7 +25,12 @@ pub(crate) fn hour_of(ts: TimestampMs) -> TimestampMs {
 /// The first whole hour at or after `ts`.
 pub(crate) fn hour_ceil(ts: TimestampMs) -> TimestampMs {
     let h = hour_of(ts);
-    if h == ts { h } else { h + HOUR_MS }
+    if h == ts { h } else { hour_end(h) }
+}
+
+/// The end of the hour starting at `hour` (saturating: timestamps come from devices).
+pub(crate) fn hour_end(hour: TimestampMs) -> TimestampMs {
+    hour.saturating_add(HOUR_MS)
 }
 
 /// The summary of a run of samples of one series, in time order.

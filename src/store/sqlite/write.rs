@@ -19,7 +19,7 @@
 
 use super::head::{self, HeadIndex, Row};
 use super::insert::{INSERT_MAIN, chunk_len, insert_rows, upsert_rollups};
-use super::rollup::{Acc, HOUR_MS, hour_of};
+use super::rollup::{Acc, hour_end, hour_of};
 use super::schema::RETENTION_KEY;
 use super::{FastMap, SqliteOptions};
 use crate::model::{Sample, SeriesKey, TimestampMs};
@@ -285,7 +285,7 @@ impl Cache {
                 .execute(params![min_ts, max_ts])?;
             self.writes_since_compaction += 1;
             if self.writes_since_compaction >= WRITE_LOG_BLOCK as u64 {
-                compact_write_log(tx)?;
+                compact_write_log(tx, WRITE_LOG_KEEP, WRITE_LOG_BLOCK)?;
                 self.writes_since_compaction = 0;
             }
         }
@@ -508,33 +508,33 @@ fn rebuild(tx: &Transaction<'_>, sid: i64, hour: TimestampMs) -> rusqlite::Resul
     let pts = super::read::main_points(
         tx,
         sid,
-        crate::model::time::Window::new(hour, hour + HOUR_MS),
+        crate::model::time::Window::new(hour, hour_end(hour)),
     )?;
     Ok(Acc::of_points(&pts))
 }
 
-/// Merge all but the newest [`WRITE_LOG_KEEP`] write-log rows into blocks. A block keeps its
-/// highest sequence number and earliest sample, so `write_seq` is unchanged and a caller
-/// whose `since` falls inside a block gets an answer that is early, never late.
-fn compact_write_log(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+/// Merge all but the newest `keep` write-log rows into blocks of `block` sequence numbers. A
+/// block keeps its highest sequence number and earliest sample, so `write_seq` is unchanged
+/// and a caller whose `since` falls inside a block gets an answer that is early, never late.
+fn compact_write_log(tx: &Transaction<'_>, keep: i64, block: i64) -> rusqlite::Result<()> {
     let max_seq: Option<i64> = tx.query_row("SELECT MAX(seq) FROM write_log", [], |r| r.get(0))?;
     let Some(max_seq) = max_seq else {
         return Ok(());
     };
-    let cut = max_seq - WRITE_LOG_KEEP;
+    let cut = max_seq - keep;
     let loose: i64 = tx.query_row(
         "SELECT COUNT(*) FROM write_log WHERE seq <= ?1",
         [cut],
         |r| r.get(0),
     )?;
     // Already compacted rows are one per block; only compact when there is something to gain.
-    if loose <= cut / WRITE_LOG_BLOCK + WRITE_LOG_BLOCK {
+    if loose <= cut / block + block {
         return Ok(());
     }
     tx.execute_batch(&format!(
         "CREATE TEMP TABLE write_log_blocks AS \
            SELECT MAX(seq) AS seq, MIN(min_ts) AS min_ts, MAX(max_ts) AS max_ts \
-           FROM write_log WHERE seq <= {cut} GROUP BY seq / {WRITE_LOG_BLOCK}; \
+           FROM write_log WHERE seq <= {cut} GROUP BY seq / {block}; \
          DELETE FROM write_log WHERE seq <= {cut}; \
          INSERT INTO write_log (seq, min_ts, max_ts) SELECT seq, min_ts, max_ts FROM write_log_blocks; \
          DROP TABLE write_log_blocks;"
@@ -552,4 +552,52 @@ fn read_retention(conn: &Connection) -> rusqlite::Result<Option<TimestampMs>> {
         |r| r.get(0),
     )
     .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacted_write_log_answers_early_never_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.sqlite")).unwrap();
+        super::super::schema::create(&mut conn).ok().unwrap();
+        let tx = conn.transaction().unwrap();
+        // Write n stores samples at 1000·n … 1000·n + 5.
+        for n in 1..=100i64 {
+            tx.execute(
+                "INSERT INTO write_log (seq, min_ts, max_ts) VALUES (?1, ?2, ?3)",
+                params![n, 1000 * n, 1000 * n + 5],
+            )
+            .unwrap();
+        }
+        let earliest = |tx: &Transaction<'_>, since: i64| -> Option<i64> {
+            tx.query_row(
+                "SELECT MIN(min_ts) FROM write_log WHERE seq > ?1",
+                [since],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let exact: Vec<Option<i64>> = (0..=100).map(|s| earliest(&tx, s)).collect();
+        // Keep the newest 20 rows, merge the rest into blocks of 10 sequence numbers.
+        compact_write_log(&tx, 20, 10).unwrap();
+        let rows: i64 = tx
+            .query_row("SELECT COUNT(*) FROM write_log", [], |r| r.get(0))
+            .unwrap();
+        // seq 1..=80 → blocks 0 (1–9), 1 (10–19), …, 8 (80): 9 rows, plus 20 kept.
+        assert_eq!(rows, 29);
+        let max: i64 = tx
+            .query_row("SELECT MAX(seq) FROM write_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(max, 100);
+        for since in 0..=100 {
+            let got = earliest(&tx, since);
+            assert!(got <= exact[since as usize], "since {since}: {got:?}");
+            if since >= 80 {
+                assert_eq!(got, exact[since as usize]);
+            }
+        }
+    }
 }
