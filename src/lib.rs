@@ -10,5 +10,6 @@ pub mod config;
 pub mod import;
 pub mod ingest;
 pub mod model;
+pub mod open;
 pub mod query;
 pub mod store;

@@ -35,7 +35,12 @@ pub(crate) struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn report(&mut self, path: &KeyPath, message: impl Into<String>, hint: impl Into<String>) {
+    pub(crate) fn report(
+        &mut self,
+        path: &KeyPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let p = self.ctx.problem(path, message, hint);
         self.problems.push(p);
     }
@@ -98,6 +103,7 @@ pub(crate) fn check(
     stacks(&mut c, s);
     networks(&mut c, s);
     thresholds(&mut c, s);
+    super::influx::check(&mut c, s);
     for (i, m) in s.meters.iter().enumerate() {
         if let Some(class) = m.meter_class {
             c.meter_class(&ctx.elem("meter", i).key("meter_class"), class);

@@ -8,9 +8,13 @@ pub fn peer(var: &str) -> Option<String> {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
             if std::env::var("HEATKPI_REQUIRE_PEERS").as_deref() == Ok("1") {
-                panic!("{var} is not set but HEATKPI_REQUIRE_PEERS=1: start the peers with tests/peers/start.sh");
+                panic!(
+                    "{var} is not set but HEATKPI_REQUIRE_PEERS=1: start the peers with tests/peers/start.sh"
+                );
             }
-            eprintln!("skipped: {var} not set (start the peers with tests/peers/start.sh and source its env file)");
+            eprintln!(
+                "skipped: {var} not set (start the peers with tests/peers/start.sh and source its env file)"
+            );
             None
         }
     }
