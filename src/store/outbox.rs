@@ -570,3 +570,6 @@ impl Store for Outbox {
         self.shared.inner.write_seq()
     }
 }
+
+#[cfg(test)]
+mod tests;
