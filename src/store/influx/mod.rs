@@ -115,6 +115,9 @@ pub struct InfluxStore {
     batch_size: usize,
     check_duplicates: bool,
     writer_id: String,
+    /// Per series, a time after which the server holds none of its points (learned from the
+    /// duplicate check and raised by every write): live data past it needs no lookup.
+    hwm: std::sync::Mutex<HashMap<SeriesKey, TimestampMs>>,
 }
 
 impl InfluxStore {
@@ -140,6 +143,7 @@ impl InfluxStore {
             batch_size: o.batch_size.max(1),
             check_duplicates: o.check_duplicates,
             writer_id: writer_id(),
+            hwm: Default::default(),
         })
     }
 

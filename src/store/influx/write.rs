@@ -41,18 +41,47 @@ impl InfluxStore {
             }
         }
         for chunk in unique.chunks(self.batch_size) {
-            let fresh = if self.check_duplicates {
-                let existing = self.existing(chunk)?;
-                let (fresh, dups): (Vec<&Sample>, Vec<&Sample>) = chunk.iter().partition(|s| {
-                    !existing.contains(&(s.series.asset.as_str(), s.series.quantity.name(), s.ts))
-                });
-                report.duplicates += dups.len();
-                fresh
-            } else {
-                chunk.to_vec()
+            if !self.check_duplicates {
+                report.written += self.send(chunk)?;
+                continue;
+            }
+            // Samples after a series' high-water mark cannot be duplicates: only the rest
+            // (first touch of a series, late data) is looked up on the server.
+            let to_check: Vec<&Sample> = {
+                let hwm = self.hwm.lock().unwrap_or_else(|p| p.into_inner());
+                chunk
+                    .iter()
+                    .filter(|s| hwm.get(&s.series).is_none_or(|m| s.ts <= *m))
+                    .copied()
+                    .collect()
             };
+            let (existing, later) = if to_check.is_empty() {
+                Default::default()
+            } else {
+                self.existing(&to_check)?
+            };
+            let fresh: Vec<&Sample> = chunk
+                .iter()
+                .filter(|s| {
+                    !existing.contains(&(s.series.asset.as_str(), s.series.quantity.name(), s.ts))
+                })
+                .copied()
+                .collect();
+            report.duplicates += chunk.len() - fresh.len();
             if !fresh.is_empty() {
                 report.written += self.send(&fresh)?;
+            }
+            let mut hwm = self.hwm.lock().unwrap_or_else(|p| p.into_inner());
+            for s in chunk {
+                match hwm.get_mut(&s.series) {
+                    Some(m) => *m = (*m).max(s.ts),
+                    // A series with points after this batch keeps being checked.
+                    None if later
+                        .contains(&(s.series.asset.as_str(), s.series.quantity.name())) => {}
+                    None => {
+                        hwm.insert(s.series.clone(), s.ts);
+                    }
+                }
             }
         }
         if report.duplicates > 0 {
@@ -61,11 +90,19 @@ impl InfluxStore {
         Ok(report)
     }
 
-    /// The (asset, quantity, ts) of `chunk` the server already holds.
+    /// The (asset, quantity, ts) of `chunk` the server already holds, and the (asset,
+    /// quantity) pairs that have points after the chunk's time range.
+    #[allow(clippy::type_complexity)]
     fn existing<'a>(
         &self,
         chunk: &[&'a Sample],
-    ) -> Result<HashSet<(&'a str, &'static str, TimestampMs)>, StoreError> {
+    ) -> Result<
+        (
+            HashSet<(&'a str, &'static str, TimestampMs)>,
+            HashSet<(&'a str, &'static str)>,
+        ),
+        StoreError,
+    > {
         struct Group<'a> {
             assets: BTreeSet<&'a str>,
             fields: BTreeSet<&'static str>,
@@ -109,13 +146,20 @@ impl InfluxStore {
                 g.max,
                 ident("asset")
             ));
+            statements.push(format!(
+                "SELECT last(*) FROM {} WHERE {assets}time > {}ms GROUP BY {}",
+                ident(m),
+                g.max,
+                ident("asset")
+            ));
             order.push(g);
         }
         // Answers name assets and fields as owned strings; map them back onto the batch's.
         let mut found: HashSet<(&'a str, &'static str, TimestampMs)> = HashSet::new();
+        let mut later: HashSet<(&'a str, &'static str)> = HashSet::new();
         self.http
             .query(&statements.join("; "), |stmt, chunk_answer| {
-                let Some(g) = order.get(stmt) else { return };
+                let Some(g) = order.get(stmt / 2) else { return };
                 let Some(asset) = chunk_answer
                     .tags
                     .get("asset")
@@ -123,6 +167,20 @@ impl InfluxStore {
                 else {
                     return;
                 };
+                if stmt % 2 == 1 {
+                    for f in &g.fields {
+                        let has = chunk_answer.col(&format!("last_{f}")).is_some_and(|i| {
+                            chunk_answer
+                                .values
+                                .iter()
+                                .any(|row| row.get(i).is_some_and(|v| !v.is_null()))
+                        });
+                        if has {
+                            later.insert((asset, *f));
+                        }
+                    }
+                    return;
+                }
                 let cols: Vec<(usize, &'static str)> = g
                     .fields
                     .iter()
@@ -137,7 +195,7 @@ impl InfluxStore {
                     }
                 }
             })?;
-        Ok(found)
+        Ok((found, later))
     }
 
     fn lines(&self, samples: &[&Sample]) -> String {

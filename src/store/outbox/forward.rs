@@ -125,10 +125,12 @@ impl Forwarder {
         }
     }
 
+    /// The head of the queue without payloads (reading those for every entry looked at
+    /// would read the whole queue again each round during a long drain).
     fn head(&self) -> Result<Vec<Entry>, StoreError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT seq, kind, points, payload FROM outbox ORDER BY seq LIMIT ?1")
+            .prepare_cached("SELECT seq, kind, points FROM outbox ORDER BY seq LIMIT ?1")
             .map_err(|e| self.shared.sqlite_err(e))?;
         let rows = st
             .query_map(params![READ_AHEAD], |r| {
@@ -136,7 +138,7 @@ impl Forwarder {
                     seq: r.get(0)?,
                     kind: r.get(1)?,
                     points: r.get(2)?,
-                    payload: r.get(3)?,
+                    payload: Vec::new(),
                 })
             })
             .map_err(|e| self.shared.sqlite_err(e))?;
@@ -144,10 +146,23 @@ impl Forwarder {
             .map_err(|e| self.shared.sqlite_err(e))
     }
 
+    fn load(&self, run: &mut [Entry]) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT payload FROM outbox WHERE seq = ?1")
+            .map_err(|e| self.shared.sqlite_err(e))?;
+        for e in run {
+            e.payload = st
+                .query_row(params![e.seq], |r| r.get(0))
+                .map_err(|err| self.shared.sqlite_err(err))?;
+        }
+        Ok(())
+    }
+
     /// Forward the head of the queue (one entry, or a run of sample entries); returns the
     /// points forwarded.
     fn forward_once(&self) -> Result<u64, StoreError> {
-        let head = self.head()?;
+        let mut head = self.head()?;
         let Some(first) = head.first() else {
             return Ok(0);
         };
@@ -164,7 +179,12 @@ impl Forwarder {
                 take += 1;
             }
         }
-        let run = &head[..take];
+        head.truncate(take);
+        self.load(&mut head)?;
+        let run = &head[..];
+        let Some(first) = run.first() else {
+            return Ok(0);
+        };
         let inner = &self.shared.inner;
         let sent = match first.kind {
             KIND_SAMPLES => {

@@ -148,6 +148,10 @@ fn a_full_outbox_blocks_or_drops_the_oldest_and_counts_them() {
     remote.down.store(false, Ordering::SeqCst);
     assert!(ob.flush(Duration::from_secs(20)));
     let got = remote.got.lock().unwrap();
-    assert_eq!(got.first().map(|s| s.ts), Some(100), "the oldest batch was dropped");
+    assert_eq!(
+        got.first().map(|s| s.ts),
+        Some(100),
+        "the oldest batch was dropped"
+    );
     assert_eq!(got.len(), 300);
 }
