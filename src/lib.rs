@@ -5,6 +5,7 @@
 //! standards of the Program Promocji Ciepła Systemowego against configured thresholds. See
 //! `README.md` for operation and `model` for the shared vocabulary.
 
+pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod import;

@@ -16,6 +16,7 @@ pub mod influx;
 mod load;
 pub mod modbus;
 mod modbus_check;
+pub mod mqtt;
 mod problem;
 mod secret;
 mod semantic;
@@ -75,6 +76,9 @@ pub struct Settings {
     /// Modbus collection.
     #[serde(default)]
     pub modbus: modbus::ModbusConfig,
+    /// MQTT collection.
+    #[serde(default)]
+    pub mqtt: mqtt::MqttConfig,
     /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
     #[serde(default)]
     pub simulator: Option<sim::SimulatorConfig>,

@@ -393,5 +393,28 @@ pub(crate) fn check_devices(
                 ));
             }
         }
+        // Modbus limits one read to 125 registers and 2000 bits (Modbus Application Protocol
+        // V1.1b3, §6.1–6.4); some devices accept fewer, never more.
+        for (k, v, max) in [
+            ("max_registers", d.max_registers, 125u16),
+            ("max_bits", d.max_bits, 2000u16),
+        ] {
+            if v == 0 || v > max {
+                problems.push(ctx.problem(
+                    &p.key(k),
+                    format!("{v} is outside 1..={max}"),
+                    format!(
+                        "write at most {max} (the Modbus limit), or less if the device needs it"
+                    ),
+                ));
+            }
+        }
+        if d.stale_after_polls == 0 {
+            problems.push(ctx.problem(
+                &p.key("stale_after_polls"),
+                "must be at least 1",
+                "write how many failed polls in a row mark the device unreachable, e.g. 3",
+            ));
+        }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "threshold",
     "meter",
     "modbus",
+    "mqtt",
     "simulator",
 ];
 
@@ -177,6 +178,7 @@ pub(crate) fn check(doc: &Doc<'_>, problems: &mut Vec<Problem>) -> Structure {
                     raw_ids(devices.get_ref(), DEVICE_SECTION, &mut ids);
                 }
             }
+            "mqtt" => table!(s.mqtt, super::mqtt::MqttConfig),
             "source" => array!(s.sources, "source"),
             "unit" => array!(s.units, "unit"),
             "stack" => array!(s.stacks, "stack"),

@@ -47,6 +47,7 @@ pub struct IngestHandle {
     tx: mpsc::Sender<Msg>,
     permits: Arc<Semaphore>,
     capacity: u32,
+    stats: Arc<std::sync::Mutex<IngestStats>>,
 }
 
 impl IngestHandle {
@@ -97,6 +98,11 @@ impl IngestHandle {
             .map_err(|_| PipelineClosed)
     }
 
+    /// The ingest counts so far (updated after every batch).
+    pub fn stats(&self) -> IngestStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Samples that may still be queued before senders wait.
     pub fn free_capacity(&self) -> usize {
         self.permits.available_permits()
@@ -134,15 +140,29 @@ pub fn spawn(ingest: Ingest, cfg: &IngestConfig) -> Result<(IngestHandle, Pipeli
         .map_err(|e| IngestError::WriterGone(e.to_string()))?;
     let linger = Duration::from_millis(cfg.linger_ms.max(1));
     let batch_size = cfg.batch_size.max(1);
+    let stats = Arc::new(std::sync::Mutex::new(IngestStats::default()));
+    let shared = stats.clone();
     let checker = std::thread::Builder::new()
         .name("heatkpi-ingest".into())
-        .spawn(move || check_loop(ingest, rx, btx, rrx, writer, linger, batch_size))
+        .spawn(move || {
+            check_loop(Checker {
+                ingest,
+                rx,
+                btx,
+                reports: rrx,
+                writer,
+                linger,
+                batch_size,
+                shared,
+            })
+        })
         .map_err(|e| IngestError::WriterGone(e.to_string()))?;
     Ok((
         IngestHandle {
             tx,
             permits,
             capacity,
+            stats,
         },
         Pipeline {
             checker: Some(checker),
@@ -150,15 +170,29 @@ pub fn spawn(ingest: Ingest, cfg: &IngestConfig) -> Result<(IngestHandle, Pipeli
     ))
 }
 
-fn check_loop(
-    mut ingest: Ingest,
+/// The checking thread's state.
+struct Checker {
+    ingest: Ingest,
     rx: mpsc::Receiver<Msg>,
     btx: mpsc::SyncSender<Batch>,
     reports: mpsc::Receiver<WriteReport>,
     writer: JoinHandle<()>,
     linger: Duration,
     batch_size: usize,
-) -> Result<IngestStats, IngestError> {
+    shared: Arc<std::sync::Mutex<IngestStats>>,
+}
+
+fn check_loop(c: Checker) -> Result<IngestStats, IngestError> {
+    let Checker {
+        mut ingest,
+        rx,
+        btx,
+        reports,
+        writer,
+        linger,
+        batch_size,
+        shared,
+    } = c;
     let mut permits = 0u32;
     let mut acks: Vec<Ack> = Vec::new();
     let mut oldest: Option<Instant> = None;
@@ -194,8 +228,13 @@ fn check_loop(
                 force = true;
             }
         }
+        let mut noted = false;
         for r in reports.try_iter() {
             ingest.note_written(r);
+            noted = true;
+        }
+        if noted && let Ok(mut s) = shared.lock() {
+            *s = ingest.stats().clone();
         }
         let due =
             ingest.pending_len() >= batch_size || oldest.is_some_and(|t| t.elapsed() >= linger);
@@ -223,6 +262,9 @@ fn check_loop(
         .map_err(|_| IngestError::WriterGone("store writer thread panicked".into()))?;
     for r in reports.try_iter() {
         ingest.note_written(r);
+    }
+    if let Ok(mut s) = shared.lock() {
+        *s = ingest.stats().clone();
     }
     Ok(ingest.stats().clone())
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install and start the third-party peers the interop tests talk to, on loopback:
-#   - pymodbus Modbus TCP server on 127.0.0.1:${HEATKPI_MODBUS_PORT:-5020}
+#   - pymodbus Modbus TCP server on 127.0.0.1:${HEATKPI_MODBUS_PORT:-15020}
 #   - pymodbus Modbus RTU server on a pseudo-terminal pair made by socat
 #     (server on $run/ttyA, heatkpi opens $run/ttyB)
 # Tests find them through the environment written to $run/env (sourced by .ci/run).
@@ -26,7 +26,7 @@ fi
 bash "$here/stop.sh" || true
 
 # Modbus TCP (pymodbus from Debian: its python is /usr/bin/python3, not a pyenv one)
-port="${HEATKPI_MODBUS_PORT:-5020}"
+port="${HEATKPI_MODBUS_PORT:-15020}"
 nohup /usr/bin/python3 "$here/modbus_server.py" tcp "$port" "$run/modbus-tcp.pid" >"$run/modbus-tcp.log" 2>&1 &
 wait_until 20 mbpoll -m tcp -p "$port" -a 1 -t 4 -r 1 -c 1 -1 -o 0.5 127.0.0.1 \
   || { echo "peers: pymodbus TCP did not start"; cat "$run/modbus-tcp.log"; exit 1; }
