@@ -12,6 +12,7 @@ pub mod import;
 pub mod ingest;
 pub mod kpi;
 pub mod model;
+pub mod open;
 pub mod query;
 pub mod sim;
 pub mod store;

@@ -258,5 +258,8 @@ pub(crate) fn open_store(
             let store = crate::store::sqlite::SqliteStore::open(&path)?;
             Ok(std::sync::Arc::new(store))
         }
+        // The outbox (when enabled) is what ingest writes to; dropped at exit, it leaves
+        // anything not yet forwarded in its file for the next start.
+        crate::config::Backend::Influx => Ok(crate::open::open_influx(loaded)?.store),
     }
 }

@@ -52,7 +52,12 @@ pub(crate) struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn report(&mut self, path: &KeyPath, message: impl Into<String>, hint: impl Into<String>) {
+    pub(crate) fn report(
+        &mut self,
+        path: &KeyPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let p = self.ctx.problem(path, message, hint);
         self.problems.push(p);
     }
@@ -116,6 +121,7 @@ pub(crate) fn check(
     networks(&mut c, s);
     thresholds(&mut c, s);
     kpi(&mut c, s);
+    super::influx::check(&mut c, s);
     for (i, m) in s.meters.iter().enumerate() {
         if let Some(class) = m.meter_class {
             c.meter_class(&ctx.elem("meter", i).key("meter_class"), class);
