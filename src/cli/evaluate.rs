@@ -49,7 +49,7 @@ pub(super) fn evaluate(config: &Path, a: EvaluateArgs) -> Result<ExitCode, Failu
     let period = calendar
         .parse(&a.period)
         .map_err(|e| Failure::Input(format!("--period {}: {e}", a.period)))?;
-    let engine = Engine::plant(settings)?;
+    let engine = plant_engine(&loaded)?;
     let now = chrono::Utc::now().timestamp_millis();
     let results = if a.store {
         engine
@@ -107,12 +107,20 @@ pub(super) fn events(config: &Path, a: EventsArgs) -> Result<ExitCode, Failure> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// The plant-side engine, with the register moduli of the Modbus templates so counter
+/// overflows are read as overflows, not resets.
+fn plant_engine(loaded: &Loaded) -> Result<Engine, crate::kpi::EngineError> {
+    let moduli = crate::kpi::engine::template_moduli(&loaded.settings, &loaded.templates);
+    Ok(Engine::plant(&loaded.settings)?.with_register_moduli(moduli))
+}
+
 /// Start the live KPI loop (current hour, day and month to date, plus recomputation of closed
 /// periods when late data arrives). Returns the task; abort it to stop.
 pub(crate) fn spawn_live(loaded: &Loaded, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
     let settings = Arc::new(loaded.settings.clone());
+    let engine = plant_engine(loaded);
     tokio::spawn(async move {
-        let engine = match Engine::plant(&settings) {
+        let engine = match engine {
             Ok(e) => Arc::new(e),
             Err(e) => {
                 tracing::error!("live evaluation not started: {e}");

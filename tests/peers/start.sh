@@ -47,4 +47,6 @@ export HEATKPI_PEER_MODBUS_RTU=$run/ttyB
 ENV
 # Mosquitto: anonymous with persistence, login, TLS with a test CA (appends to $run/env)
 bash "$here/mosquitto.sh" start
+# InfluxDB 1.6.7 and VictoriaMetrics (appends to $run/env)
+bash "$here/influx.sh" start
 echo "peers: ready ($run/env)"
