@@ -56,7 +56,9 @@ pub(super) fn evaluate(config: &Path, a: EvaluateArgs) -> Result<ExitCode, Failu
             .evaluate_and_store(settings, &*store, &period, a.asset.as_deref(), now)?
             .results
     } else {
-        engine.evaluate(settings, &*store, &period, a.asset.as_deref(), now)?.results
+        engine
+            .evaluate(settings, &*store, &period, a.asset.as_deref(), now)?
+            .results
     };
     let tz = settings.timezone();
     if a.json {
@@ -151,8 +153,17 @@ pub(crate) fn live_summary(loaded: &Loaded, store: &dyn Store) -> String {
     }
     let mut parts = Vec::new();
     for r in month.iter().take(12) {
-        let v = r.value.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into());
-        parts.push(format!("{} {} {v}{} [{}]", r.kpi, r.asset, r.unit, status_word(r.status)));
+        let v = r
+            .value
+            .map(|v| format!("{v:.1}"))
+            .unwrap_or_else(|| "—".into());
+        parts.push(format!(
+            "{} {} {v}{} [{}]",
+            r.kpi,
+            r.asset,
+            r.unit,
+            status_word(r.status)
+        ));
     }
     let more = month.len().saturating_sub(12);
     let mut line = format!("kpi (month to date): {}", parts.join("; "));

@@ -5,8 +5,8 @@ mod data;
 mod evaluate;
 mod modbus;
 mod mqtt;
-mod sim;
 pub mod runtime;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

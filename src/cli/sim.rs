@@ -59,7 +59,10 @@ pub struct DemoArgs {
 }
 
 /// Write this month's simulated history up to local midnight today through the ingest path.
-fn backfill_month_to_date(loaded: &crate::config::Loaded, store: std::sync::Arc<dyn crate::store::Store>) -> Result<(), Failure> {
+fn backfill_month_to_date(
+    loaded: &crate::config::Loaded,
+    store: std::sync::Arc<dyn crate::store::Store>,
+) -> Result<(), Failure> {
     use chrono::Datelike;
     let tz = loaded.settings.timezone();
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
@@ -71,7 +74,11 @@ fn backfill_month_to_date(loaded: &crate::config::Loaded, store: std::sync::Arc<
     let mut opts = HistoryOptions::month(today.year(), today.month());
     opts.days = Some(days);
     opts.templates = Some(loaded.templates.clone());
-    println!("writing the simulated history of {}-{:02} (first {days} days) ...", today.year(), today.month());
+    println!(
+        "writing the simulated history of {}-{:02} (first {days} days) ...",
+        today.year(),
+        today.month()
+    );
     let report = sim::history(&loaded.settings, &mut ingest, &opts)?;
     println!(
         "  {} readings in {:.1} s through the ingest path",
@@ -81,9 +88,16 @@ fn backfill_month_to_date(loaded: &crate::config::Loaded, store: std::sync::Arc<
 }
 
 fn month_arg(s: &str) -> Result<(i32, u32), Failure> {
-    let bad = || Failure::Input(format!("--history {s}: write a month as YYYY-MM, e.g. 2026-10"));
+    let bad = || {
+        Failure::Input(format!(
+            "--history {s}: write a month as YYYY-MM, e.g. 2026-10"
+        ))
+    };
     let (y, m) = s.split_once('-').ok_or_else(bad)?;
-    let (y, m) = (y.parse::<i32>().map_err(|_| bad())?, m.parse::<u32>().map_err(|_| bad())?);
+    let (y, m) = (
+        y.parse::<i32>().map_err(|_| bad())?,
+        m.parse::<u32>().map_err(|_| bad())?,
+    );
     if !(1..=12).contains(&m) {
         return Err(bad());
     }
@@ -123,7 +137,12 @@ pub(super) fn simulate(config: &Path, a: SimulateArgs) -> Result<ExitCode, Failu
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let limit = a.run_for.as_deref().map(parse_duration).transpose().map_err(Failure::Input)?;
+    let limit = a
+        .run_for
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(Failure::Input)?;
     let rt = runtime_rt()?;
     rt.block_on(async {
         let opts = ServeOptions {
@@ -133,7 +152,10 @@ pub(super) fn simulate(config: &Path, a: SimulateArgs) -> Result<ExitCode, Failu
         };
         let handle = sim::serve(&loaded.settings, &loaded.templates, opts).await?;
         for addr in handle.listen_addrs() {
-            println!("simulated utility: {} devices on Modbus TCP {addr}", handle.devices().len());
+            println!(
+                "simulated utility: {} devices on Modbus TCP {addr}",
+                handle.devices().len()
+            );
         }
         until_stopped(limit).await;
         handle.shutdown().await;
@@ -157,7 +179,12 @@ fn demo_config(config: &Path) -> PathBuf {
 pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
     let path = demo_config(config);
     let loaded = load_config(&path)?;
-    let limit = a.run_for.as_deref().map(parse_duration).transpose().map_err(Failure::Input)?;
+    let limit = a
+        .run_for
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(Failure::Input)?;
     let every = parse_duration(&a.summary_every).map_err(Failure::Input)?;
     let store = open_store(&loaded)?;
     if a.history && store.list_series("*")?.is_empty() {

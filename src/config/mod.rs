@@ -12,8 +12,8 @@
 mod context;
 mod doc;
 mod hint;
-pub mod kpi;
 pub mod influx;
+pub mod kpi;
 mod load;
 pub mod modbus;
 mod modbus_check;
