@@ -14,9 +14,6 @@
 //! everything: for heatkpi, until every reading is committed to the store (QoS 1: acknowledged
 //! after commit, so the broker's 20-message in-flight window is part of the figure).
 
-#[path = "../tests/support/mini_store.rs"]
-mod mini_store;
-
 use heatkpi::collect::mqtt::{self, MqttStatus};
 use heatkpi::config::IngestConfig;
 use heatkpi::config::mqtt::MqttConfig;
@@ -133,7 +130,9 @@ async fn heatkpi(
     file: &std::path::Path,
 ) -> Option<f64> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(mini_store::MiniStore::open(&dir.path().join("bench.db")).expect("store"));
+    let store = Arc::new(
+        heatkpi::store::sqlite::SqliteStore::open(dir.path().join("bench.db")).expect("store"),
+    );
     let icfg = IngestConfig::default();
     let (h, pipe) = pipeline::spawn(Ingest::new(store, &icfg), &icfg).expect("pipeline");
     #[derive(serde::Deserialize)]

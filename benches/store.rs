@@ -209,14 +209,16 @@ impl Spent {
     }
 }
 
-/// Write through `SqliteStore::write`; returns the points and the time spent in write.
+/// Write through `SqliteStore::write`, then move what is left in the head into the main
+/// table (`SqliteStore::flush`), so every point has paid its whole way into the main table
+/// and the rollups. Prints the time of both and returns the points.
 fn fill_store(
     store: &SqliteStore,
     keys: &[SeriesKey],
     start: i64,
     steps: usize,
     batch: usize,
-) -> (usize, Spent) {
+) -> usize {
     let mut spent = Spent::default();
     let mut points = 0;
     for b in batches(keys, start, steps, batch) {
@@ -224,7 +226,17 @@ fn fill_store(
         assert_eq!(r.written, b.len());
         points += b.len();
     }
-    (points, spent)
+    println!("{}", spent.line("SqliteStore::write calls", points));
+    let head = head_samples(store.path());
+    spent.time(|| store.flush().expect("flush"));
+    println!(
+        "{}",
+        spent.line(
+            &format!("the same plus the final flush of {head} head samples"),
+            points
+        )
+    );
+    points
 }
 
 fn open_baseline(path: &Path) -> Connection {
@@ -311,25 +323,21 @@ fn table_bytes(conn: &Connection) -> Vec<(String, u64)> {
 
 fn report_size(label: &str, db: &Path, points: usize) {
     let bytes = file_bytes(db);
-    println!(
-        "  {label}: {:.1} MiB on disk, {:.2} bytes/point",
-        bytes as f64 / (1 << 20) as f64,
-        bytes as f64 / points as f64
-    );
     let conn = Connection::open(db).expect("open for dbstat");
-    let free: i64 = conn
-        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
-        .expect("freelist");
-    let page: i64 = conn
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .expect("page size");
+    let pragma = |name: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .expect("pragma")
+    };
+    let free = (pragma("freelist_count") * pragma("page_size")) as u64;
     println!(
-        "    {:<28} {:>8.1} MiB  {:>6.2} B/pt",
-        "(free pages)",
-        (free * page) as f64 / (1 << 20) as f64,
-        (free * page) as f64 / points as f64
+        "  {label}: {:.1} MiB on disk (database + WAL), {:.2} bytes/point; \
+         without the {:.1} MiB of free pages the last head left for the next ones: {:.2}",
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / points as f64,
+        free as f64 / (1 << 20) as f64,
+        (bytes - free.min(bytes)) as f64 / points as f64
     );
-    for (name, b) in table_bytes(&conn).into_iter().take(5) {
+    for (name, b) in table_bytes(&conn).into_iter().take(4) {
         println!(
             "    {name:<28} {:>8.1} MiB  {:>6.2} B/pt",
             b as f64 / (1 << 20) as f64,
@@ -357,9 +365,8 @@ fn bench_write(o: &Opts, dir: &Path) {
     let db = dir.join("write-store.sqlite");
     remove_db(&db);
     let store = SqliteStore::open(&db).expect("open store");
-    let (points, spent) = fill_store(&store, &keys, start_ms(), o.steps, o.batch);
+    let points = fill_store(&store, &keys, start_ms(), o.steps, o.batch);
     store.checkpoint().expect("checkpoint");
-    println!("{}", spent.line("SqliteStore::write", points));
     drop(store);
     report_size("SqliteStore", &db, points);
     if !o.baseline {
@@ -400,12 +407,16 @@ fn bench_aggregate(o: &Opts, dir: &Path) {
     );
     let db = dir.join("month-store.sqlite");
     remove_db(&db);
+    // Reads first with the head as a backfill leaves it (the last samples of every series
+    // still in the head), then after moving it: the steady state of a quiet store.
     let store = SqliteStore::open(&db).expect("open store");
-    let (points, spent) = fill_store(&store, &keys, start, o.month_steps, o.batch);
-    store.checkpoint().expect("checkpoint");
+    let mut spent = Spent::default();
+    let mut points = 0;
+    for b in batches(&keys, start, o.month_steps, o.batch) {
+        spent.time(|| store.write(&b).expect("write"));
+        points += b.len();
+    }
     println!("{}", spent.line("fill through SqliteStore::write", points));
-    report_size("SqliteStore", &db, points);
-
     let head = head_samples(&db);
     let one = store_reads(
         &store,
@@ -414,6 +425,8 @@ fn bench_aggregate(o: &Opts, dir: &Path) {
         &format!("head holding {head} samples"),
     );
     store.flush().expect("flush");
+    store.checkpoint().expect("checkpoint");
+    report_size("SqliteStore after flush", &db, points);
     store_reads(&store, &keys, month, "after SqliteStore::flush");
     drop(store);
     if !o.baseline {
@@ -462,7 +475,7 @@ fn bench_aggregate(o: &Opts, dir: &Path) {
     println!("  ratio baseline / store, 1 series: {:.1}×", one_b / one);
 }
 
-/// Samples in the head of the store file (see src/store/sqlite/head.rs: 25 bytes each).
+/// Samples in the head of the store file (see src/store/sqlite/head.rs: 25 bytes a sample).
 fn head_samples(db: &Path) -> i64 {
     Connection::open(db)
         .and_then(|c| {

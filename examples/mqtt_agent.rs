@@ -1,6 +1,6 @@
-//! A collection-only MQTT agent in its own process, writing to a small SQLite store: what the
-//! broker-restart test kills with `kill -9`. It stands in for `heatkpi agent` until the command
-//! line has that subcommand.
+//! A collection-only MQTT agent in its own process, writing to the SQLite store: what the
+//! broker-restart test kills with `kill -9`. It stands in for `heatkpi agent` until that
+//! command starts the MQTT agent too.
 //!
 //! ```text
 //! cargo run --example mqtt_agent -- CONFIG.toml DB_FILE
@@ -9,9 +9,6 @@
 //! CONFIG.toml holds `[mqtt]` (and optionally `[ingest]`) as in the heatkpi configuration.
 //! SIGINT or SIGTERM stops it gracefully (last acks sent, batches flushed) and prints the
 //! final status as JSON on stdout.
-
-#[path = "../tests/support/mini_store.rs"]
-mod mini_store;
 
 use anyhow::Context;
 use heatkpi::collect::mqtt::{self, MqttStatus};
@@ -44,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let text = std::fs::read_to_string(cfg_path).with_context(|| format!("reading {cfg_path}"))?;
     let file: File = toml::from_str(&text).with_context(|| format!("parsing {cfg_path}"))?;
-    let store = Arc::new(mini_store::MiniStore::open(std::path::Path::new(db))?);
+    let store = Arc::new(heatkpi::store::sqlite::SqliteStore::open(db)?);
     let (handle, pipe) = pipeline::spawn(Ingest::new(store, &file.ingest), &file.ingest)?;
     let status = MqttStatus::default();
     let (stop, stop_rx) = watch::channel(false);

@@ -147,7 +147,7 @@ tests/fixtures/config/many/heatkpi.toml:97:8: threshold[0].warn: warn 18 is abov
 tests/fixtures/config/many/heatkpi.toml:100:9: threshold[0].asset: there is no asset `net-city`; defined assets: `curve`, `em-1`, `gas`, `ge1`, `k1`, `k2`, `k3`, `net`, `plant`, `plant-out`, `plant-own`, `ss-1`
 tests/fixtures/config/many/heatkpi.toml:101:18: threshold[0].effective_from: effective_from 2027-01-01 is after effective_to 2026-12-31; both days are inclusive; swap them or fix the year
 tests/fixtures/config/many/heatkpi.toml:108:13: threshold[1].direction: unknown variant `minimum`; expected `min` or `max`
-tests/fixtures/config/many/heatkpi.toml:113:2: alerts: unknown section `alerts`; accepted sections: `site`, `store`, `ingest`, `source`, `unit`, `stack`, `network`, `substation`, `weather`, `regulation`, `threshold`, `meter`, `modbus`, `simulator`
+tests/fixtures/config/many/heatkpi.toml:113:2: alerts: unknown section `alerts`; accepted sections: `site`, `store`, `ingest`, `source`, `unit`, `stack`, `network`, `substation`, `weather`, `regulation`, `threshold`, `meter`, `modbus`, `mqtt`, `kpi`, `simulator`
 tests/fixtures/config/many/heatkpi.toml:121:12: modbus.device[0].template: no template `heat-metre` in tests/fixtures/config/many/templates; available templates: `bad`, `good`
 tests/fixtures/config/many/heatkpi.toml:125:1: modbus.device[1]: a serial (rtu) device needs the bus speed; add `baud = 9600` (or the speed set on the device)
 tests/fixtures/config/many/heatkpi.toml:126:6: modbus.device[1].id: duplicate device id `m1`; already used by modbus.device[0] (line 120); give each device its own id

@@ -6,9 +6,11 @@ mod support;
 
 use heatkpi::collect::mqtt::{self, MqttStatus, SubscriptionStatus, TapOptions};
 use heatkpi::config::mqtt::MqttConfig;
-use heatkpi::store::{EventFilter, Store};
+use heatkpi::store::EventFilter;
+use heatkpi::store::sqlite::SqliteStore;
+use std::sync::Arc;
 use std::time::Duration;
-use support::mini_store::MiniStore;
+use support::store::{SlowStore, all, counts};
 use support::{
     Publisher, host_port, mqtt_config, peer, pipeline_in, pipeline_with, unique, wait_for,
 };
@@ -143,10 +145,9 @@ async fn every_format_end_to_end_through_mosquitto() {
     assert!(done, "{:#?}", status.snapshot());
     h.flush().await.unwrap();
 
-    let got: Vec<(String, i64, f64)> = store
-        .all()
+    let got: Vec<(String, i64, f64)> = all(store.as_ref())
         .into_iter()
-        .map(|s| (s.series.to_string(), s.ts, (s.value * 1e6).round() / 1e6))
+        .map(|(s, ts, v)| (s, ts, (v * 1e6).round() / 1e6))
         .collect();
     let of = |k: &str| {
         got.iter()
@@ -207,10 +208,11 @@ async fn a_qos1_burst_into_a_slow_store_neither_stalls_nor_loses() {
         "#
     ));
     let dir = tempfile::tempdir().unwrap();
-    let slow = MiniStore::open(&dir.path().join("slow.db"))
-        .unwrap()
-        .with_write_delay(Duration::from_millis(20));
-    let (store, h, pipe) = pipeline_with(slow);
+    let slow = SlowStore {
+        inner: SqliteStore::open(dir.path().join("slow.db")).unwrap(),
+        delay: Duration::from_millis(20),
+    };
+    let (store, h, pipe) = pipeline_with(Arc::new(slow));
     let (status, stop, task) = start(cfg, h.clone());
     assert!(subscribed(&status).await, "{:?}", status.snapshot());
     let lines: String = (0..N)
@@ -239,7 +241,7 @@ async fn a_qos1_burst_into_a_slow_store_neither_stalls_nor_loses() {
     })
     .await;
     assert!(all, "stalled: {:?}", status.snapshot());
-    assert_eq!(store.counts("ss-b.flow"), (N as i64, N as i64));
+    assert_eq!(counts(store.as_ref(), "ss-b.flow"), (N, N));
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
     drop(h);
@@ -410,7 +412,7 @@ async fn login_works_and_a_wrong_password_retries_with_a_clear_error() {
         .await
     );
     h.flush().await.unwrap();
-    assert_eq!(store.counts("ss-6.flow").0, 1);
+    assert_eq!(counts(store.as_ref(), "ss-6.flow").0, 1);
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
 
@@ -503,7 +505,7 @@ async fn tls_with_the_right_ca_works_and_a_wrong_ca_is_a_clear_error() {
         .await
     );
     h.flush().await.unwrap();
-    assert_eq!(store.counts("ss-7.flow").0, 1);
+    assert_eq!(counts(store.as_ref(), "ss-7.flow").0, 1);
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
 

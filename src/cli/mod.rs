@@ -2,12 +2,18 @@
 //! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration.
 
 mod data;
+mod evaluate;
 mod modbus;
+mod mqtt;
 pub mod runtime;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The configuration file used when none is given (`demo` uses `config/demo.toml` instead).
+pub const DEFAULT_CONFIG: &str = "heatkpi.toml";
 
 /// Technical KPI monitor for district-heating utilities.
 #[derive(Debug, Parser)]
@@ -42,6 +48,15 @@ pub enum Command {
     Import(data::ImportArgs),
     /// Raw or aggregated values of a series or a glob of series.
     Query(data::QueryArgs),
+    /// The simulated utility on config/demo.toml: simulator, collection over Modbus TCP,
+    /// store and live evaluation, nothing to install.
+    Demo(sim::DemoArgs),
+    /// Serve the simulated utility over Modbus TCP, or write months of its history at once.
+    Simulate(sim::SimulateArgs),
+    /// Evaluate the KPIs of a period against their thresholds.
+    Evaluate(evaluate::EvaluateArgs),
+    /// List events: interruptions, exceedances, unreachable devices, counter resets, gaps.
+    Events(evaluate::EventsArgs),
     /// Run everything the configuration enables (collection, store, evaluation).
     Run(RunArgs),
     /// Run collection only (for a gateway PC near the devices).
@@ -49,6 +64,9 @@ pub enum Command {
     /// Modbus commissioning tools.
     #[command(subcommand)]
     Modbus(modbus::ModbusCommand),
+    /// MQTT commissioning tools.
+    #[command(subcommand)]
+    Mqtt(mqtt::MqttCommand),
 }
 
 /// Options of long-running commands.
@@ -102,9 +120,14 @@ pub fn main(cli: Cli) -> ExitCode {
         }
         Command::Import(args) => data::import(&cli.config, args),
         Command::Query(args) => data::query(&cli.config, args),
+        Command::Demo(args) => sim::demo(&cli.config, args),
+        Command::Simulate(args) => sim::simulate(&cli.config, args),
+        Command::Evaluate(args) => evaluate::evaluate(&cli.config, args),
+        Command::Events(args) => evaluate::events(&cli.config, args),
         Command::Run(args) => serve(&cli.config, &args, true),
         Command::Agent(args) => serve(&cli.config, &args, false),
         Command::Modbus(cmd) => modbus::run(cmd),
+        Command::Mqtt(cmd) => mqtt::run(&cli.config, cmd),
     };
     match result {
         Ok(code) => code,
@@ -120,7 +143,21 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
-    let (problems, loaded) = crate::config::check_file(path);
+    let (mut problems, mut loaded) = crate::config::check_file(path);
+    // Topic templates and payload mappings are compiled by the MQTT agent itself.
+    if let Some(l) = &loaded
+        && let Err(e) = crate::collect::mqtt::check(&l.settings.mqtt)
+    {
+        problems.push(crate::config::Problem {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            key: "mqtt".into(),
+            message: e.to_string(),
+            hint: "fix the subscription named in the message".into(),
+        });
+        loaded = None;
+    }
     print!(
         "{}",
         crate::config::render(&path.display().to_string(), &problems, loaded.as_ref())
@@ -149,7 +186,7 @@ fn serve(config: &std::path::Path, args: &RunArgs, evaluate: bool) -> Result<Exi
             store.clone(),
             loaded.settings.store.raw_retention_days,
         ));
-        let _ = evaluate;
+        let engine = evaluate.then(|| self::evaluate::spawn_live(&loaded, store.clone()));
         println!(
             "heatkpi {}: {} Modbus devices, store {}",
             if evaluate { "running" } else { "agent running" },
@@ -162,6 +199,9 @@ fn serve(config: &std::path::Path, args: &RunArgs, evaluate: bool) -> Result<Exi
             loop {
                 tick.tick().await;
                 println!("{}", svc.summary());
+                if evaluate {
+                    println!("{}", self::evaluate::live_summary(&loaded, &*store));
+                }
             }
         };
         tokio::select! {
@@ -169,6 +209,9 @@ fn serve(config: &std::path::Path, args: &RunArgs, evaluate: bool) -> Result<Exi
             _ = summary => {}
         }
         retention.abort();
+        if let Some(e) = engine {
+            e.abort();
+        }
         println!("{}", svc.summary());
         let stats = svc.stop().await?;
         println!(
@@ -215,5 +258,8 @@ pub(crate) fn open_store(
             let store = crate::store::sqlite::SqliteStore::open(&path)?;
             Ok(std::sync::Arc::new(store))
         }
+        // The outbox (when enabled) is what ingest writes to; dropped at exit, it leaves
+        // anything not yet forwarded in its file for the next start.
+        crate::config::Backend::Influx => Ok(crate::open::open_influx(loaded)?.store),
     }
 }

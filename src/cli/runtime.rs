@@ -45,6 +45,9 @@ pub struct Service {
     agents: JoinSet<()>,
     /// Modbus device status.
     pub devices: StatusBoard,
+    /// MQTT broker and subscription status.
+    pub mqtt: crate::collect::mqtt::MqttStatus,
+    stop_mqtt: tokio::sync::watch::Sender<bool>,
     /// The store.
     pub store: Arc<dyn Store>,
 }
@@ -70,11 +73,23 @@ impl Service {
         ) {
             agents.spawn(link.run());
         }
+        let mqtt = crate::collect::mqtt::MqttStatus::default();
+        let (stop_mqtt, stop_rx) = tokio::sync::watch::channel(false);
+        {
+            let (cfg, handle, status) = (settings.mqtt.clone(), handle.clone(), mqtt.clone());
+            agents.spawn(async move {
+                if let Err(e) = crate::collect::mqtt::run(&cfg, handle, status, stop_rx).await {
+                    tracing::error!("mqtt agent stopped: {e}");
+                }
+            });
+        }
         Ok(Service {
             ingest: handle,
             pipeline,
             agents,
             devices,
+            mqtt,
+            stop_mqtt,
             store,
         })
     }
@@ -101,11 +116,31 @@ impl Service {
         if !stale.is_empty() {
             line.push_str(&format!(" | not answering: {}", stale.join(", ")));
         }
+        for b in self.mqtt.snapshot() {
+            let msgs: u64 = b.subscriptions.iter().map(|s| s.messages).sum();
+            line.push_str(&format!(
+                " | mqtt {}: {}, {msgs} messages",
+                b.id,
+                if b.connected {
+                    "connected"
+                } else {
+                    "not connected"
+                }
+            ));
+        }
         line
     }
 
     /// Stop the agents, flush everything queued, and return the ingest counts.
     pub async fn stop(mut self) -> Result<IngestStats, Failure> {
+        // MQTT first, gracefully: it acknowledges only what is committed, so let it finish.
+        let _ = self.stop_mqtt.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while self.mqtt.snapshot().iter().any(|b| b.connected) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
         self.agents.shutdown().await;
         let _ = self.ingest.flush().await;
         drop(self.ingest);

@@ -12,6 +12,8 @@
 mod context;
 mod doc;
 mod hint;
+pub mod influx;
+pub mod kpi;
 mod load;
 pub mod modbus;
 mod modbus_check;
@@ -78,6 +80,9 @@ pub struct Settings {
     /// MQTT collection.
     #[serde(default)]
     pub mqtt: mqtt::MqttConfig,
+    /// KPI evaluator parameters (`[kpi]`).
+    #[serde(default)]
+    pub kpi: kpi::KpiConfig,
     /// The simulated utility (`heatkpi simulate`, `heatkpi demo`).
     #[serde(default)]
     pub simulator: Option<sim::SimulatorConfig>,
@@ -127,6 +132,8 @@ pub enum Backend {
     /// The embedded SQLite file (default).
     #[default]
     Sqlite,
+    /// InfluxDB 1.x/2.x/3.x (`[store.influx]`), written through a durable local outbox.
+    Influx,
 }
 
 /// Where samples, results and events are kept.
@@ -142,6 +149,10 @@ pub struct StoreConfig {
     /// Days raw samples are kept; hourly rollups are kept for good. 0 keeps raw data for good.
     #[serde(default = "default_retention")]
     pub raw_retention_days: u32,
+    /// InfluxDB settings, used with `backend = "influx"`; `path` then holds only the local
+    /// side tables (KPI revisions, alert state, quarantined points).
+    #[serde(default)]
+    pub influx: Option<influx::InfluxConfig>,
 }
 
 impl Default for StoreConfig {
@@ -150,6 +161,7 @@ impl Default for StoreConfig {
             backend: Backend::Sqlite,
             path: default_db_path(),
             raw_retention_days: default_retention(),
+            influx: None,
         }
     }
 }

@@ -27,6 +27,23 @@ const THRESHOLD_CLASSES: &[&str] = &[
     "oil",
 ];
 
+/// Whether `class` is a threshold class: one of [`THRESHOLD_CLASSES`], `small_scale_chp` (CHP
+/// units below 1 MWe), or a unit kind and fuel, optionally condensing, as the evaluator
+/// classifies units (`boiler:natural_gas`, `boiler:natural_gas:condensing`).
+fn is_threshold_class(class: &str) -> bool {
+    const KINDS: &[&str] = &["boiler", "chp", "engine"];
+    const FUELS: &[&str] = &["coal", "biomass", "natural_gas", "oil"];
+    if THRESHOLD_CLASSES.contains(&class) || class == "small_scale_chp" {
+        return true;
+    }
+    let parts: Vec<&str> = class.split(':').collect();
+    match parts.as_slice() {
+        [k, f] => KINDS.contains(k) && FUELS.contains(f),
+        [k, f, "condensing"] => KINDS.contains(k) && FUELS.contains(f),
+        _ => false,
+    }
+}
+
 /// Accumulates problems for one settings check.
 pub(crate) struct Checker<'a> {
     pub(crate) ctx: &'a Ctx<'a>,
@@ -35,7 +52,12 @@ pub(crate) struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn report(&mut self, path: &KeyPath, message: impl Into<String>, hint: impl Into<String>) {
+    pub(crate) fn report(
+        &mut self,
+        path: &KeyPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let p = self.ctx.problem(path, message, hint);
         self.problems.push(p);
     }
@@ -98,6 +120,8 @@ pub(crate) fn check(
     stacks(&mut c, s);
     networks(&mut c, s);
     thresholds(&mut c, s);
+    kpi(&mut c, s);
+    super::influx::check(&mut c, s);
     for (i, m) in s.meters.iter().enumerate() {
         if let Some(class) = m.meter_class {
             c.meter_class(&ctx.elem("meter", i).key("meter_class"), class);
@@ -394,12 +418,17 @@ fn thresholds(c: &mut Checker<'_>, s: &Settings) {
             c.refer(&p.key("asset"), a, Want::Any);
         }
         if let Some(class) = &t.class
-            && !THRESHOLD_CLASSES.contains(&class.as_str())
+            && !is_threshold_class(class)
         {
             c.report(
                 &p.key("class"),
                 format!("unknown asset class `{class}`"),
-                suggest(class, THRESHOLD_CLASSES.iter().copied(), "classes", ""),
+                suggest(
+                    class,
+                    THRESHOLD_CLASSES.iter().copied(),
+                    "classes",
+                    " (or `<kind>:<fuel>` such as `boiler:natural_gas`, with `:condensing` for condensing units, or `small_scale_chp`)",
+                ),
             );
         }
         if let Some(w) = t.warn {
@@ -429,6 +458,34 @@ fn thresholds(c: &mut Checker<'_>, s: &Settings) {
                 format!("effective_from {from} is after effective_to {to}"),
                 "both days are inclusive; swap them or fix the year",
             );
+        }
+    }
+}
+
+fn kpi(c: &mut Checker<'_>, s: &Settings) {
+    let root = KeyPath::root().key("kpi");
+    for p in s.kpi.problems() {
+        let path = p.key.split('.').fold(root.clone(), |path, k| path.key(k));
+        c.report(&path, format!("{} is not usable", p.value), p.expected);
+    }
+    let e = root.key("emissions");
+    let stack = Want::Kind(AssetKind::Stack);
+    c.refer_all(&e.key("wet_stacks"), &s.kpi.emissions.wet_stacks, stack);
+    for id in s.kpi.emissions.qal2_uncertainty_mg_nm3.keys() {
+        c.refer(&e.key("qal2_uncertainty_mg_nm3").key(id), id, stack);
+    }
+    for (series, m) in &s.kpi.register_moduli {
+        let path = root.key("register_moduli").key(series);
+        match series.parse::<SeriesKey>() {
+            Ok(k) if k.quantity.kind() == crate::model::Kind::Counter => {
+                c.positive(&path, *m, "write the register range, e.g. 4294967296 for a u32 register");
+            }
+            Ok(_) => c.report(
+                &path,
+                format!("`{series}` is not a counter series"),
+                "register moduli apply to counters (heat_energy, volume, fuel_volume, fuel_mass, electricity, makeup_water)",
+            ),
+            Err(e) => c.report(&path, e.to_string(), "write `<asset>.<quantity>`, e.g. `k1.heat_energy`"),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use super::doc::{Doc, KeyPath, str_field, without_arrays};
 use super::hint::suggest;
+use super::kpi::KpiConfig;
 use super::modbus::{Device, ModbusConfig};
 use super::problem::Problem;
 use super::sim::SimulatorConfig;
@@ -31,6 +32,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "meter",
     "modbus",
     "mqtt",
+    "kpi",
     "simulator",
 ];
 
@@ -161,6 +163,7 @@ pub(crate) fn check(doc: &Doc<'_>, problems: &mut Vec<Problem>) -> Structure {
             "site" => table!(s.site, Site),
             "store" => table!(s.store, StoreConfig),
             "ingest" => table!(s.ingest, IngestConfig),
+            "kpi" => table!(s.kpi, KpiConfig),
             "simulator" => {
                 s.simulator = doc.deserialize::<SimulatorConfig>(&path, value, problems);
             }

@@ -369,7 +369,9 @@ pub struct Threshold {
     #[serde(default)]
     pub asset: Option<String>,
     /// An asset class it applies to (`boiler`, `chp`, `engine`, `substation`, `network`,
-    /// `stack`, or a fuel such as `coal`); omit both `asset` and `class` for the default.
+    /// `stack`, or a fuel such as `coal`; for units also `<kind>:<fuel>` such as
+    /// `boiler:natural_gas`, `<kind>:<fuel>:condensing`, and `small_scale_chp` for CHP below
+    /// 1 MWe); omit both `asset` and `class` for the default. A unit's more specific class wins.
     #[serde(default)]
     pub class: Option<String>,
     /// First day it applies (local date, inclusive), written as a TOML date `2025-01-01`.

@@ -5,6 +5,8 @@
 //! evaluator needs is here, so a KPI computes the same number from SQLite or from InfluxDB.
 //! The trait is synchronous: SQLite is, and async callers use `spawn_blocking`.
 
+pub mod influx;
+pub mod outbox;
 pub mod sqlite;
 
 use crate::model::counter::CounterDelta;

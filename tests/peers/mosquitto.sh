@@ -89,8 +89,8 @@ EOF
 }
 
 start() {
-  install
   stop
+  install
   mkdir -p "$dir/data"
   make_certs
   local pw

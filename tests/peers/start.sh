@@ -45,4 +45,8 @@ cat >"$run/env" <<ENV
 export HEATKPI_PEER_MODBUS_TCP=127.0.0.1:$port
 export HEATKPI_PEER_MODBUS_RTU=$run/ttyB
 ENV
+# Mosquitto: anonymous with persistence, login, TLS with a test CA (appends to $run/env)
+bash "$here/mosquitto.sh" start
+# InfluxDB 1.6.7 and VictoriaMetrics (appends to $run/env)
+bash "$here/influx.sh" start
 echo "peers: ready ($run/env)"

@@ -15,7 +15,9 @@ use heatkpi::store::{
 };
 use serde_json::json;
 
+/// One minute in ms.
 pub const M: i64 = 60_000;
+/// One hour in ms.
 pub const H: i64 = 3_600_000;
 
 /// One contract check.
@@ -58,10 +60,12 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     }
 }
 
+/// A series key from `asset.quantity`.
 pub fn key(s: &str) -> SeriesKey {
     s.parse().expect("series key")
 }
 
+/// A sample of any quality.
 pub fn sample(series: &SeriesKey, ts: TimestampMs, value: f64, quality: Quality) -> Sample {
     Sample {
         series: series.clone(),
@@ -71,6 +75,7 @@ pub fn sample(series: &SeriesKey, ts: TimestampMs, value: f64, quality: Quality)
     }
 }
 
+/// A good-quality sample.
 pub fn good(series: &SeriesKey, ts: TimestampMs, value: f64) -> Sample {
     sample(series, ts, value, Quality::Good)
 }

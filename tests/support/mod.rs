@@ -4,13 +4,14 @@
 
 #![allow(dead_code)]
 
-pub mod mini_store;
+pub mod store;
 
 use heatkpi::config::IngestConfig;
 use heatkpi::config::mqtt::MqttConfig;
 use heatkpi::ingest::Ingest;
 use heatkpi::ingest::pipeline::{self, IngestHandle, Pipeline};
-use mini_store::MiniStore;
+use heatkpi::store::Store;
+use heatkpi::store::sqlite::SqliteStore;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -60,14 +61,15 @@ pub fn mqtt_config(text: &str) -> MqttConfig {
     toml::from_str::<Wrap>(text).expect("test config").mqtt
 }
 
-/// A store in `dir` with its ingest pipeline.
-pub fn pipeline_in(dir: &Path) -> (Arc<MiniStore>, IngestHandle, Pipeline) {
-    pipeline_with(MiniStore::open(&dir.join("test.db")).expect("store"))
+/// A SQLite store in `dir` with its ingest pipeline.
+pub fn pipeline_in(dir: &Path) -> (Arc<dyn Store>, IngestHandle, Pipeline) {
+    pipeline_with(Arc::new(
+        SqliteStore::open(dir.join("test.db")).expect("store"),
+    ))
 }
 
 /// An ingest pipeline over `store`.
-pub fn pipeline_with(store: MiniStore) -> (Arc<MiniStore>, IngestHandle, Pipeline) {
-    let store = Arc::new(store);
+pub fn pipeline_with(store: Arc<dyn Store>) -> (Arc<dyn Store>, IngestHandle, Pipeline) {
     let cfg = IngestConfig {
         linger_ms: 20,
         ..IngestConfig::default()

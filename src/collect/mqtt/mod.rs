@@ -102,6 +102,12 @@ pub(crate) fn plan(cfg: &MqttConfig) -> Result<Vec<BrokerPlan>, AgentError> {
                 b.id
             )));
         }
+        if b.clean_session {
+            tracing::warn!(
+                broker = %b.id,
+                "mqtt: clean_session = true: messages published while heatkpi is not connected are lost"
+            );
+        }
         // Options are built here too, so a missing password variable stops the start.
         connect::options(b, &b.client_id(), b.clean_session)?;
         let subs = cfg.subscriptions.iter().filter(|s| match &s.broker {

@@ -61,16 +61,12 @@ fn record(blob: &[u8], i: usize) -> Row {
     }
 }
 
-/// Pack rows (sorted by series and time).
-fn encode(rows: &[Row]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows.len() * RECORD);
-    for r in rows {
-        out.extend_from_slice(&r.series_id.to_le_bytes());
-        out.extend_from_slice(&r.ts.to_le_bytes());
-        out.extend_from_slice(&r.value.to_le_bytes());
-        out.push(r.quality.code());
-    }
-    out
+/// Append the record of `r`.
+fn encode_into(out: &mut Vec<u8>, r: &Row) {
+    out.extend_from_slice(&r.series_id.to_le_bytes());
+    out.extend_from_slice(&r.ts.to_le_bytes());
+    out.extend_from_slice(&r.value.to_le_bytes());
+    out.push(r.quality.code());
 }
 
 /// The number of records in `blob`, or an error naming the damage.
@@ -89,37 +85,86 @@ fn records(blob: &[u8], col: usize) -> rusqlite::Result<usize> {
     Ok(blob.len() / RECORD)
 }
 
+/// One group's part of a batch being packed.
+#[derive(Default)]
+struct Packed {
+    bytes: Vec<u8>,
+    min_ts: TimestampMs,
+    max_ts: TimestampMs,
+}
+
 /// Store rows (sorted by series and time, no key twice) as one batch.
 pub(super) fn append(conn: &Connection, rows: &[Row]) -> rusqlite::Result<()> {
-    let mut groups: Vec<Vec<Row>> = vec![Vec::new(); GROUPS as usize];
-    for r in rows {
-        groups[group(r.series_id) as usize].push(*r);
-    }
     let mut stmt = conn.prepare_cached(
         "INSERT INTO sample_head (grp, min_ts, max_ts, samples) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (g, rows) in groups.iter().enumerate() {
-        for chunk in rows.chunks(MAX_RECORDS) {
-            let (Some(min), Some(max)) = (
-                chunk.iter().map(|r| r.ts).min(),
-                chunk.iter().map(|r| r.ts).max(),
-            ) else {
-                continue;
-            };
-            stmt.execute(params![g as i64, min, max, encode(chunk)])?;
+    let mut groups: Vec<Packed> = (0..GROUPS).map(|_| Packed::default()).collect();
+    for r in rows {
+        let g = group(r.series_id);
+        let p = &mut groups[g as usize];
+        if p.bytes.is_empty() {
+            (p.min_ts, p.max_ts) = (r.ts, r.ts);
+        } else {
+            (p.min_ts, p.max_ts) = (p.min_ts.min(r.ts), p.max_ts.max(r.ts));
+        }
+        encode_into(&mut p.bytes, r);
+        if p.bytes.len() >= MAX_RECORDS * RECORD {
+            stmt.execute(params![g, p.min_ts, p.max_ts, p.bytes])?;
+            p.bytes.clear();
+        }
+    }
+    for (g, p) in groups.iter().enumerate() {
+        if !p.bytes.is_empty() {
+            stmt.execute(params![g as i64, p.min_ts, p.max_ts, p.bytes])?;
         }
     }
     Ok(())
 }
 
-/// Every head sample, in no particular order.
-pub(super) fn all(conn: &Connection) -> rusqlite::Result<Vec<Row>> {
-    let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached("SELECT samples FROM sample_head")?;
+/// Every head sample, sorted by series and time. `expected` tells how many samples a series
+/// has in the head, if known, so its bucket is allocated once.
+pub(super) fn all(
+    conn: &Connection,
+    expected: impl Fn(i64) -> usize,
+) -> rusqlite::Result<Vec<Row>> {
+    // Batches in write order, each series' samples into its own bucket: samples mostly arrive
+    // in time order, so buckets are mostly sorted already and a million samples need no
+    // general sort.
+    let mut buckets: FastMap<i64, Vec<Row>> = FastMap::default();
+    let mut total = 0;
+    let mut stmt = conn.prepare_cached("SELECT samples FROM sample_head ORDER BY id")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let blob = r.get_ref(0)?.as_blob()?;
-        out.extend((0..records(blob, 0)?).map(|i| record(blob, i)));
+        let n = records(blob, 0)?;
+        total += n;
+        let mut i = 0;
+        while i < n {
+            let sid = record(blob, i).series_id;
+            let bucket = buckets
+                .entry(sid)
+                .or_insert_with(|| Vec::with_capacity(expected(sid)));
+            while i < n {
+                let r = record(blob, i);
+                if r.series_id != sid {
+                    break;
+                }
+                bucket.push(r);
+                i += 1;
+            }
+        }
+    }
+    let mut series: Vec<i64> = buckets.keys().copied().collect();
+    series.sort_unstable();
+    let mut out = Vec::with_capacity(total);
+    for sid in series {
+        if let Some(mut bucket) = buckets.remove(&sid) {
+            // Keys are unique in the head.
+            if !bucket.is_sorted_by_key(|r| r.ts) {
+                bucket.sort_unstable_by_key(|r| r.ts);
+            }
+            out.append(&mut bucket);
+        }
     }
     Ok(out)
 }
@@ -186,8 +231,7 @@ impl HeadIndex {
     /// The index of what the head of `conn` holds.
     pub fn load(conn: &Connection) -> rusqlite::Result<HeadIndex> {
         let mut index = HeadIndex::default();
-        let mut rows = all(conn)?;
-        rows.sort_unstable_by_key(|r| (r.series_id, r.ts));
+        let rows = all(conn, |_| 0)?;
         let mut sink = Vec::new();
         for run in rows.chunk_by(|a, b| a.series_id == b.series_id) {
             index.insert_run(run[0].series_id, run, &mut sink);
@@ -226,6 +270,11 @@ impl HeadIndex {
         duplicates
     }
 
+    /// Samples of series `sid` in the head.
+    pub fn count(&self, sid: i64) -> usize {
+        self.keys.get(&sid).map_or(0, Vec::len)
+    }
+
     /// Forget everything (the head was emptied).
     pub fn clear(&mut self) {
         self.keys.clear();
@@ -254,7 +303,8 @@ mod tests {
                 quality: Quality::Good,
             },
         ];
-        let blob = encode(&rows);
+        let mut blob = Vec::new();
+        rows.iter().for_each(|r| encode_into(&mut blob, r));
         assert_eq!(blob.len(), 2 * RECORD);
         assert!(record(&blob, 0).value.is_nan());
         assert_eq!(record(&blob, 0).quality, Quality::Bad);

@@ -3,7 +3,8 @@
 //! Raw samples live in a `WITHOUT ROWID` table keyed by (series id, ts), so a series' samples
 //! are stored together in time order and a range read is one b-tree walk; the key is the
 //! only index. Good quality, the overwhelming majority, is stored as NULL, which costs no
-//! bytes in the record body. Hourly rollups are keyed the same way.
+//! bytes in the record body. Hourly rollups are keyed the same way. New samples wait in a
+//! head of packed batches before they move into `sample` (see `head`).
 
 use rusqlite::Connection;
 
@@ -17,7 +18,8 @@ CREATE TABLE series (
     key TEXT NOT NULL UNIQUE
 ) STRICT;
 
--- quality is NULL for good samples: one byte of record header instead of two bytes.
+-- quality is NULL for good samples: one byte of record header and none in the body (as for
+-- the integer 0); any other quality code costs one body byte more.
 CREATE TABLE sample (
     series_id INTEGER NOT NULL,
     ts INTEGER NOT NULL,
@@ -110,14 +112,14 @@ const BUSY_TIMEOUT_MS: u64 = 10_000;
 pub(super) fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
     // Must precede the first table and WAL mode; ignored on an existing file. Measured with
-    // benches/store.rs (1,000 series): 16 KiB pages cost about 15 % less CPU per sample moved
-    // into the main table than 4 KiB pages (fewer splits, a shallower tree) for +1 % size.
+    // benches/store.rs (1,000 series): 16 KiB pages cost 15–25 % less writer CPU than 4 KiB
+    // pages (fewer splits, a shallower tree) for about the same file size.
     conn.pragma_update(None, "page_size", 16_384)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // NORMAL in WAL mode loses at most the last transactions on power loss, never consistency.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // The writer appends to the last leaf of every series at once (1,000 series = 1,000 hot
-    // leaves plus their rollup leaves); the default 2 MiB cache would evict them every batch.
+    // Moving the head appends to the last leaf of every series at once (1,000 series = 1,000
+    // hot leaves plus their rollup leaves); the default 2 MiB cache would evict them.
     conn.pragma_update(None, "cache_size", -65_536)?;
     // Checkpoints run on their own thread (see checkpoint.rs); give the WAL file back after.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;

@@ -297,10 +297,7 @@ impl Cache {
         if self.head.rows == 0 {
             return Ok(());
         }
-        let mut rows = head::all(tx)?;
-        // Each batch is already sorted; the stable sort merges such runs instead of
-        // sorting from scratch.
-        rows.sort_by_key(|r| (r.series_id, r.ts));
+        let rows = head::all(tx, |sid| self.head.count(sid))?;
         // By the invariant none of these is in the main table yet; if one were, the main
         // sample would be the one kept, as for any duplicate.
         self.insert_main(tx, &rows, &mut Span::default())?;

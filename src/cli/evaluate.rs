@@ -1,0 +1,178 @@
+//! `heatkpi evaluate --period …` and `heatkpi events`, and the live evaluation that `run` and
+//! `demo` start.
+
+use super::{Failure, load_config, open_store};
+use crate::config::Loaded;
+use crate::kpi::{Engine, KpiResult, Status};
+use crate::store::{EventFilter, Store};
+use clap::Args;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// `heatkpi evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Period: `2026-10` (month), `2026-10-25` (day), `2026` (year), `2026/27` (heating season).
+    #[arg(long)]
+    period: String,
+    /// Only this asset.
+    #[arg(long)]
+    asset: Option<String>,
+    /// Print a JSON array instead of the table (schema in the README).
+    #[arg(long)]
+    json: bool,
+    /// Also store the results (a new revision of each) and their events.
+    #[arg(long)]
+    store: bool,
+}
+
+/// `heatkpi events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only open events.
+    #[arg(long)]
+    open: bool,
+    /// Only this kind (e.g. `emission_exceedance`, `device_unreachable`, `counter_reset`).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn evaluate(config: &Path, a: EvaluateArgs) -> Result<ExitCode, Failure> {
+    let loaded = load_config(config)?;
+    let store = open_store(&loaded)?;
+    let settings = &loaded.settings;
+    let calendar = crate::kpi::engine::calendar_for(settings)?;
+    let period = calendar
+        .parse(&a.period)
+        .map_err(|e| Failure::Input(format!("--period {}: {e}", a.period)))?;
+    let engine = plant_engine(&loaded)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let results = if a.store {
+        engine
+            .evaluate_and_store(settings, &*store, &period, a.asset.as_deref(), now)?
+            .results
+    } else {
+        engine
+            .evaluate(settings, &*store, &period, a.asset.as_deref(), now)?
+            .results
+    };
+    let tz = settings.timezone();
+    if a.json {
+        let v = crate::kpi::record::to_json(&results, tz);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", crate::kpi::render::render_table(&results, tz));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn events(config: &Path, a: EventsArgs) -> Result<ExitCode, Failure> {
+    let loaded = load_config(config)?;
+    let store = open_store(&loaded)?;
+    let tz = loaded.settings.timezone();
+    let list = store.events(&EventFilter {
+        kind: a.kind,
+        open_only: a.open,
+        ..Default::default()
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("no events");
+    }
+    for e in &list {
+        let end = e
+            .end
+            .map(|t| crate::model::time::format_local(tz, t))
+            .unwrap_or_else(|| "open".into());
+        let why = e
+            .body
+            .get("explanation")
+            .or_else(|| e.body.get("message"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        println!(
+            "{:<22} {:<28} {} .. {}  {}",
+            e.kind,
+            e.subject,
+            crate::model::time::format_local(tz, e.start),
+            end,
+            why
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plant-side engine, with the register moduli of the Modbus templates so counter
+/// overflows are read as overflows, not resets.
+fn plant_engine(loaded: &Loaded) -> Result<Engine, crate::kpi::EngineError> {
+    let moduli = crate::kpi::engine::template_moduli(&loaded.settings, &loaded.templates);
+    Ok(Engine::plant(&loaded.settings)?.with_register_moduli(moduli))
+}
+
+/// Start the live KPI loop (current hour, day and month to date, plus recomputation of closed
+/// periods when late data arrives). Returns the task; abort it to stop.
+pub(crate) fn spawn_live(loaded: &Loaded, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
+    let settings = Arc::new(loaded.settings.clone());
+    let engine = plant_engine(loaded);
+    tokio::spawn(async move {
+        let engine = match engine {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                tracing::error!("live evaluation not started: {e}");
+                return;
+            }
+        };
+        let (_keep, rx) = tokio::sync::watch::channel(false);
+        if let Err(e) = crate::kpi::run_live(engine, settings, store, rx).await {
+            tracing::error!("live evaluation stopped: {e}");
+        }
+    })
+}
+
+/// One line per live plant KPI (month to date): value, status.
+pub(crate) fn live_summary(loaded: &Loaded, store: &dyn Store) -> String {
+    let results: Vec<KpiResult> = match crate::kpi::live_snapshot(store) {
+        Ok(Some(r)) => r,
+        Ok(None) => return "kpi: no live results yet".into(),
+        Err(e) => return format!("kpi: {e}"),
+    };
+    let _ = loaded;
+    let mut month: Vec<&KpiResult> = results
+        .iter()
+        .filter(|r| r.period.kind == crate::kpi::PeriodKind::Month)
+        .collect();
+    if month.is_empty() {
+        month = results.iter().collect();
+    }
+    let mut parts = Vec::new();
+    for r in month.iter().take(12) {
+        let v = r
+            .value
+            .map(|v| format!("{v:.1}"))
+            .unwrap_or_else(|| "—".into());
+        parts.push(format!(
+            "{} {} {v}{} [{}]",
+            r.kpi,
+            r.asset,
+            r.unit,
+            status_word(r.status)
+        ));
+    }
+    let more = month.len().saturating_sub(12);
+    let mut line = format!("kpi (month to date): {}", parts.join("; "));
+    if more > 0 {
+        line.push_str(&format!("; +{more} more (heatkpi evaluate)"));
+    }
+    line
+}
+
+fn status_word(s: Status) -> &'static str {
+    s.name()
+}

@@ -1,0 +1,243 @@
+//! `heatkpi simulate` (the simulated utility: live over Modbus TCP, or months of history at
+//! once) and `heatkpi demo` (simulator + collection + store + evaluation on `config/demo.toml`).
+
+use super::runtime::{Service, parse_duration, until_stopped};
+use super::{Failure, load_config, open_store, runtime_rt};
+use crate::ingest::Ingest;
+use crate::sim::{self, HistoryOptions, ServeOptions};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// `heatkpi simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Write history of this local month (`2026-10`) into the store instead of serving live.
+    #[arg(long)]
+    history: Option<String>,
+    /// Months of history.
+    #[arg(long, default_value_t = 1)]
+    months: u32,
+    /// Only this many days of the first month (quick looks).
+    #[arg(long)]
+    days: Option<u32>,
+    /// Generate this many substations instead of the configured ones.
+    #[arg(long)]
+    substations: Option<usize>,
+    /// Random seed (default: `[simulator] seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the ground truth (JSON) here.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+    /// Live: simulated seconds per wall second (default: `[simulator] speed`).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Live: stop after this long.
+    #[arg(long = "for")]
+    run_for: Option<String>,
+}
+
+/// `heatkpi demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Stop by itself after this long (e.g. 60s).
+    #[arg(long = "for")]
+    run_for: Option<String>,
+    /// Simulated seconds per wall second; the default 60 makes a simulated hour pass in a
+    /// minute, so the scenario's faults show up while you watch.
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// How often to print the live summary.
+    #[arg(long, default_value = "10s")]
+    summary_every: String,
+    /// On a fresh store, first write the simulated history of this month up to today (a few
+    /// seconds), so month-to-date KPIs have data at once.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    history: bool,
+}
+
+/// Write this month's simulated history up to local midnight today through the ingest path.
+fn backfill_month_to_date(
+    loaded: &crate::config::Loaded,
+    store: std::sync::Arc<dyn crate::store::Store>,
+) -> Result<(), Failure> {
+    use chrono::Datelike;
+    let tz = loaded.settings.timezone();
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let days = today.day() - 1;
+    if days == 0 {
+        return Ok(());
+    }
+    let mut ingest = Ingest::new(store, &loaded.settings.ingest);
+    let mut opts = HistoryOptions::month(today.year(), today.month());
+    opts.days = Some(days);
+    opts.templates = Some(loaded.templates.clone());
+    println!(
+        "writing the simulated history of {}-{:02} (first {days} days) ...",
+        today.year(),
+        today.month()
+    );
+    let report = sim::history(&loaded.settings, &mut ingest, &opts)?;
+    println!(
+        "  {} readings in {:.1} s through the ingest path",
+        report.readings, report.wall_s
+    );
+    Ok(())
+}
+
+fn month_arg(s: &str) -> Result<(i32, u32), Failure> {
+    let bad = || {
+        Failure::Input(format!(
+            "--history {s}: write a month as YYYY-MM, e.g. 2026-10"
+        ))
+    };
+    let (y, m) = s.split_once('-').ok_or_else(bad)?;
+    let (y, m) = (
+        y.parse::<i32>().map_err(|_| bad())?,
+        m.parse::<u32>().map_err(|_| bad())?,
+    );
+    if !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    Ok((y, m))
+}
+
+pub(super) fn simulate(config: &Path, a: SimulateArgs) -> Result<ExitCode, Failure> {
+    let loaded = load_config(config)?;
+    if let Some(month) = &a.history {
+        let (year, m) = month_arg(month)?;
+        let store = open_store(&loaded)?;
+        let mut ingest = Ingest::new(store, &loaded.settings.ingest);
+        let mut opts = HistoryOptions::month(year, m);
+        opts.months = a.months.max(1);
+        opts.days = a.days;
+        opts.substations = a.substations;
+        opts.seed = a.seed;
+        opts.truth_path = a.truth.clone();
+        opts.batch_size = loaded.settings.ingest.batch_size.max(1000);
+        opts.templates = Some(loaded.templates.clone());
+        let report = sim::history(&loaded.settings, &mut ingest, &opts)?;
+        let stats = ingest.stats();
+        println!(
+            "history {month}: {} readings of {} series ({} devices, {} substations) in {:.1} s = {:.0} readings/s; stored {}, rejected {} ({} no-value markers of failed devices and sentinels)",
+            report.readings,
+            report.series,
+            report.devices,
+            report.substations,
+            report.wall_s,
+            report.readings_per_s(),
+            stats.written,
+            stats.rejected_total(),
+            report.no_value
+        );
+        if let Some(t) = &a.truth {
+            println!("ground truth: {}", t.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let limit = a
+        .run_for
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(Failure::Input)?;
+    let rt = runtime_rt()?;
+    rt.block_on(async {
+        let opts = ServeOptions {
+            speed: a.speed,
+            seed: a.seed,
+            ..Default::default()
+        };
+        let handle = sim::serve(&loaded.settings, &loaded.templates, opts).await?;
+        for addr in handle.listen_addrs() {
+            println!(
+                "simulated utility: {} devices on Modbus TCP {addr}",
+                handle.devices().len()
+            );
+        }
+        until_stopped(limit).await;
+        handle.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Where the demo configuration is: the `--config` given, else `config/demo.toml` beside the
+/// working directory or the source tree.
+fn demo_config(config: &Path) -> PathBuf {
+    if config != Path::new(super::DEFAULT_CONFIG) {
+        return config.to_path_buf();
+    }
+    let here = PathBuf::from("config/demo.toml");
+    if here.exists() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")
+}
+
+pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
+    let path = demo_config(config);
+    let loaded = load_config(&path)?;
+    let limit = a
+        .run_for
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(Failure::Input)?;
+    let every = parse_duration(&a.summary_every).map_err(Failure::Input)?;
+    let store = open_store(&loaded)?;
+    if a.history && store.list_series("*")?.is_empty() {
+        backfill_month_to_date(&loaded, store.clone())?;
+    }
+    let rt = runtime_rt()?;
+    rt.block_on(async {
+        let opts = ServeOptions {
+            speed: Some(a.speed),
+            ..Default::default()
+        };
+        let sim = sim::serve(&loaded.settings, &loaded.templates, opts).await?;
+        let svc = Service::start(&loaded, store.clone())?;
+        let engine = super::evaluate::spawn_live(&loaded, store.clone());
+        println!("heatkpi demo on {}", path.display());
+        for addr in sim.listen_addrs() {
+            println!(
+                "  simulator: {} devices served over Modbus TCP at {addr}, {}× real time",
+                sim.devices().len(),
+                a.speed
+            );
+        }
+        println!(
+            "  collection: {} Modbus devices polled over loopback into the ingest path",
+            loaded.settings.modbus.devices.len()
+        );
+        println!("  store: {}", loaded.dir.join(&loaded.settings.store.path).display());
+        println!("  evaluation: live KPIs every minute (`heatkpi -c {} evaluate --period <month>` for a closed month)", path.display());
+        println!(
+            "  look: heatkpi -c {} query 'ss-0001.*' --every 1h   |   heatkpi -c {} events --open",
+            path.display(),
+            path.display()
+        );
+        println!("  stop: Ctrl-C{}", limit.map(|d| format!(" (or it stops by itself after {d:?})")).unwrap_or_default());
+        let summary = async {
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(200)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                println!("{}", svc.summary());
+                println!("{}", super::evaluate::live_summary(&loaded, &*store));
+            }
+        };
+        tokio::select! {
+            _ = until_stopped(limit) => {}
+            _ = summary => {}
+        }
+        engine.abort();
+        println!("{}", svc.summary());
+        let stats = svc.stop().await?;
+        sim.shutdown().await;
+        println!("{}", super::evaluate::live_summary(&loaded, &*store));
+        println!("demo stopped: {} samples stored, {} rejected", stats.written, stats.rejected_total());
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,45 @@
+//! The KPI evaluator (design.md §2): periods, thresholds, and the standards computed from the
+//! store, with results and events written back to it.
+//!
+//! Layout, one concern per file:
+//! - vocabulary: [`period`] (local-time periods), [`result`] (KPI result, status,
+//!   irregularities), [`threshold`] (selection and the one comparator), [`record`] (store and
+//!   JSON forms), [`render`] (the `evaluate` table);
+//! - pure formulas, importing only `model` and the vocabulary above: [`efficiency`] (KPI 1),
+//!   [`emissions`] and [`compliance`] (KPI 2);
+//! - I/O: [`inputs`] (reads through the `Store` trait), the evaluators [`efficiency_eval`]
+//!   (with the plant level in `efficiency_plant`) and [`emissions_eval`] (with the year-level
+//!   rules in `emissions_year` and the events in `emissions_events`), and [`engine`] (runs
+//!   evaluators, stores revisions — recalculation notes and event merging in `revision`) and
+//!   [`live`] (live snapshot, closing periods, late-data recomputation, the loop to spawn).
+//!
+//! The network-side standards (losses, rational use, availability) are further
+//! [`engine::Evaluator`]s; nothing here needs to change for them.
+
+pub mod compliance;
+pub mod efficiency;
+pub mod efficiency_eval;
+mod efficiency_plant;
+pub mod emissions;
+pub mod emissions_eval;
+mod emissions_events;
+mod emissions_year;
+pub mod engine;
+pub mod inputs;
+pub mod live;
+pub mod period;
+pub mod record;
+pub mod render;
+pub mod result;
+mod revision;
+pub mod threshold;
+
+#[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
+pub(crate) mod testkit;
+
+pub use engine::{Engine, EngineError, Evaluation, Evaluator, evaluate};
+pub use live::{live_snapshot, run_live};
+pub use period::{Calendar, Period, PeriodKind};
+pub use result::{Irregularity, IrregularityKind, KpiResult, Status};
