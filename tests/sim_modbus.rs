@@ -49,6 +49,8 @@ async fn start() -> (SimHandle, BTreeMap<String, Template>, Settings) {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         speed: Some(0.0),
         start_ms: Some(parse_instant(chrono_tz::Europe::Warsaw, "2026-01-10T00:00").unwrap()),
+        // Begin right there (no run-up from the 1st), so the events start at once.
+        anchor_ms: Some(parse_instant(chrono_tz::Europe::Warsaw, "2026-01-10T00:00").unwrap()),
         seed: Some(3),
         step_s: Some(60),
     };
@@ -229,6 +231,7 @@ async fn the_clock_runs_at_the_given_speed() {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         speed: Some(3600.0),
         start_ms: Some(start),
+        anchor_ms: Some(start),
         seed: Some(3),
         step_s: Some(60),
     };
@@ -248,5 +251,57 @@ async fn the_clock_runs_at_the_given_speed() {
         0,
         "time moves in whole steps"
     );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn live_serving_continues_the_written_history() {
+    // What `heatkpi demo` does: write the month's history up to midnight, then serve live. The
+    // live registers must continue the history (a drop would read as a meter replacement).
+    use heatkpi::sim::{HistoryOptions, VecSink, history};
+    let settings = demo_settings().unwrap();
+    let templates = templates::builtin().unwrap();
+    let mut sink = VecSink::default();
+    let mut o = HistoryOptions::month(2026, 1);
+    o.days = Some(2);
+    history(&settings, &mut sink, &o).unwrap();
+    let last = parse_instant(chrono_tz::Europe::Warsaw, "2026-01-02T23:59").unwrap();
+    let opts = ServeOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        speed: Some(0.0),
+        start_ms: Some(last),
+        ..Default::default()
+    };
+    let h = serve(&settings, &templates, opts).await.unwrap();
+    assert_eq!(h.sim_time(), last);
+    let mut compared = 0;
+    for (id, info) in h.devices() {
+        if h.events()
+            .iter()
+            .any(|e| e.assets.contains(&info.asset) && e.start_ms <= last)
+        {
+            continue;
+        }
+        for v in h.device_values(id).unwrap() {
+            let written = sink
+                .readings
+                .iter()
+                .rev()
+                .find(|r| {
+                    r.ts == last && r.series.asset == info.asset && r.series.quantity == v.quantity
+                })
+                .unwrap_or_else(|| panic!("{id} {} not written at {last}", v.name));
+            if !v.sentinel {
+                assert_eq!(
+                    written.value.to_bits(),
+                    v.value.to_bits(),
+                    "{id}.{}",
+                    v.name
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 200, "{compared}");
     h.shutdown().await;
 }

@@ -22,17 +22,16 @@ pub struct SimulatorConfig {
     /// `[[modbus.device]]` whose `address` is this one is served there under its `unit_id`.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Simulated start: RFC 3339 (`2026-01-01T00:00:00+01:00`), a local date (`2026-01-01`) or a
-    /// local date-time (`2026-01-01T06:00`). Live serving defaults to now; history starts at the
-    /// first month it is asked for.
+    /// The simulated instant live serving shows first: RFC 3339 (`2026-01-10T06:00:00+01:00`), a
+    /// local date (`2026-01-10`) or a local date-time (`2026-01-10T06:00`); default now. The
+    /// simulation itself always begins at local midnight on the 1st of that month and runs
+    /// quickly up to this instant, so live values continue the history written for the month.
     #[serde(default)]
     pub start: Option<String>,
-    /// Simulated seconds between history samples (one sample per series per step).
+    /// Simulated seconds per step: one history sample per series per step, and how often live
+    /// registers change. History and live serving use the same step so that they agree.
     #[serde(default = "default_step")]
     pub step_s: u32,
-    /// Simulated seconds between register updates when serving live.
-    #[serde(default = "default_live_step")]
-    pub live_step_s: u32,
     /// Substations to generate when the configuration lists no `[[substation]]`: ids
     /// `ss-0001`, `ss-0002`, … on the first network, spread over `branches` branches.
     #[serde(default = "default_substations")]
@@ -40,8 +39,9 @@ pub struct SimulatorConfig {
     /// Branches the generated substations are spread over (`b1`, `b2`, …).
     #[serde(default = "default_branches")]
     pub branches: usize,
-    /// Inject the built-in month scenario: one of each fault and event, placed at fixed offsets
-    /// from the start so a demo month shows all of them. `[[simulator.event]]` entries are added.
+    /// Inject the built-in month scenario in every simulated month: one of each fault and event
+    /// at fixed offsets from the month's first midnight (targets rotate from month to month), so
+    /// a demo month shows all of them. `[[simulator.event]]` entries are added.
     #[serde(default = "yes")]
     pub default_scenario: bool,
     /// Event kinds left out, from the built-in scenario and the explicit events alike, e.g.
@@ -64,7 +64,6 @@ impl Default for SimulatorConfig {
             listen: default_listen(),
             start: None,
             step_s: default_step(),
-            live_step_s: default_live_step(),
             substations: default_substations(),
             branches: default_branches(),
             default_scenario: true,
@@ -83,9 +82,6 @@ fn default_listen() -> String {
 }
 fn default_step() -> u32 {
     60
-}
-fn default_live_step() -> u32 {
-    10
 }
 fn default_substations() -> usize {
     24
@@ -184,8 +180,9 @@ pub struct EventConfig {
     /// degraded_supply), a network (leak), a stack (emission_episode, cems_maintenance,
     /// cems_fault), or a device or metered asset id (the meter and device faults).
     pub target: String,
-    /// When it starts: `+<days>d<HH:MM>` after the simulation start in local time (`+4d07:30`),
-    /// or an instant (`2026-01-05T07:30` local, or RFC 3339).
+    /// When it starts: `+<days>d<HH:MM>` after the simulation start — local midnight on the 1st
+    /// of the first simulated month — in local wall-clock time (`+4d07:30`), or an instant
+    /// (`2026-01-05T07:30` local, or RFC 3339).
     pub start: String,
     /// How long, hours. Without it meter_reset, counter_overflow and meter_replacement are
     /// instants and the other kinds last to the end of the run.

@@ -18,6 +18,11 @@ use std::collections::BTreeMap;
 /// processes have settled; nothing from them is written.
 const PREROLL_DAYS: i64 = 2;
 
+/// Months of the built-in scenario any run lays out at least. A history of some days and a
+/// live run of the same month must place the same counter registers (a register is set up at
+/// the start to wrap in its month), so both look this far ahead.
+pub const SCENARIO_MONTHS: u32 = 3;
+
 /// How to set up a run.
 #[derive(Debug, Clone)]
 pub struct SimSetup {
@@ -31,8 +36,8 @@ pub struct SimSetup {
     pub substations: Option<usize>,
     /// Add synthetic devices for simulated assets without a configured device.
     pub synthesize: bool,
-    /// End of the run, if known: events after it need no preparation.
-    pub end_ms: Option<TimestampMs>,
+    /// Local months the built-in scenario is laid out for, from the start's month.
+    pub months: u32,
 }
 
 /// A running simulation.
@@ -74,7 +79,13 @@ impl Simulation {
             .iter()
             .map(|d| (d.id.clone(), d.asset.clone()))
             .collect();
-        let mut scenario = Scenario::build(&sim_cfg, &topo, utility.tz, setup.start_ms)?;
+        let mut scenario = Scenario::build(
+            &sim_cfg,
+            &topo,
+            utility.tz,
+            setup.start_ms,
+            setup.months.max(SCENARIO_MONTHS),
+        )?;
         utility.cond = Conditions::new(&topo);
         let step_ms = i64::from(setup.step_s) * 1000;
         let mut ts = setup.start_ms - PREROLL_DAYS * 86_400_000;
@@ -95,7 +106,7 @@ impl Simulation {
             ts: setup.start_ms,
             wraps: Vec::new(),
         };
-        sim.place_overflows(setup.end_ms.unwrap_or(TimestampMs::MAX))?;
+        sim.place_overflows()?;
         for (i, d) in sim.devices.iter_mut().enumerate() {
             d.update(&sim.utility, sim.utility.cond.device[i]);
         }
@@ -130,7 +141,7 @@ impl Simulation {
     /// Give each counter_overflow target a register reading that wraps exactly at the event
     /// instant: a look-ahead run of the physics finds the true counter there, and the register
     /// starts that far below its modulus. (Assumes no other fault on the same meter before it.)
-    fn place_overflows(&mut self, end: TimestampMs) -> Result<(), SimError> {
+    fn place_overflows(&mut self) -> Result<(), SimError> {
         let targets: Vec<(usize, TimestampMs, usize)> = self
             .scenario
             .events
@@ -158,7 +169,9 @@ impl Simulation {
                     "the device has no heat-energy register with a `modulus`",
                 ));
             };
-            if at <= self.ts || at >= end {
+            // Placed even beyond the end of a history, so that a history of some days and a
+            // live run of the same month show the same registers.
+            if at <= self.ts {
                 continue;
             }
             let p = &dev.points[pi];

@@ -9,13 +9,18 @@ use crate::config::sim::EventKind;
 use crate::model::{TimestampMs, time};
 use chrono_tz::Tz;
 
-/// The scenario's events and the interruptions they cause, as truth records.
-pub fn events_truth(sim: &Simulation, tz: Tz) -> (Vec<EventTruth>, Vec<InterruptionTruth>) {
+/// The scenario's events that start before `until`, and the interruptions they cause, as
+/// truth records.
+pub fn events_truth(
+    sim: &Simulation,
+    tz: Tz,
+    until: TimestampMs,
+) -> (Vec<EventTruth>, Vec<InterruptionTruth>) {
     let u = &sim.utility;
     let fmt = |ts: TimestampMs| time::format_local(tz, ts);
     let mut events = Vec::new();
     let mut ints = Vec::new();
-    for e in &sim.scenario.events {
+    for e in sim.scenario.events.iter().filter(|e| e.start_ms < until) {
         let subs: Vec<usize> = match e.scope {
             Scope::Network(n) => (0..u.substations.len())
                 .filter(|&s| u.substations[s].network == n)

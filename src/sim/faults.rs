@@ -11,7 +11,7 @@ use super::cems::CemsMode;
 use crate::config::sim::{EventConfig, EventKind, SimulatorConfig};
 use crate::model::asset::Pollutant;
 use crate::model::{TimestampMs, time};
-use chrono::{Duration, NaiveTime, TimeZone};
+use chrono::{Datelike, Duration, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
 /// The names of the simulated assets an event may target.
@@ -190,23 +190,39 @@ pub fn parse_event_time(tz: Tz, start_ms: TimestampMs, s: &str) -> Result<Timest
 }
 
 impl Scenario {
-    /// Resolve the built-in scenario (unless disabled) and the configured events against
-    /// `topo`, for a run starting at `start_ms` in `tz`.
+    /// Resolve the built-in scenario (unless disabled) for each of `months` local months from
+    /// the one containing `start_ms`, and the configured events (relative to `start_ms`),
+    /// against `topo`.
     pub fn build(
         cfg: &SimulatorConfig,
         topo: &Topology,
         tz: Tz,
         start_ms: TimestampMs,
+        months: u32,
     ) -> Result<Self, SimError> {
-        let mut list: Vec<(EventConfig, bool)> = Vec::new();
+        // (event, built in, the instant its relative time counts from)
+        let mut list: Vec<(EventConfig, bool, TimestampMs)> = Vec::new();
         if cfg.default_scenario {
-            let month = time::local_date(tz, start_ms);
-            let summer = (5..=9).contains(&chrono::Datelike::month(&month));
-            list.extend(default_events(topo, summer).into_iter().map(|e| (e, true)));
+            let first = time::local_date(tz, start_ms);
+            for m in 0..months.max(1) {
+                let Some(date) = first
+                    .with_day(1)
+                    .and_then(|d| d.checked_add_months(chrono::Months::new(m)))
+                else {
+                    break;
+                };
+                let anchor = time::local_midnight(tz, date);
+                let summer = (5..=9).contains(&date.month());
+                list.extend(
+                    default_events(topo, summer, m as usize)
+                        .into_iter()
+                        .map(|e| (e, true, anchor)),
+                );
+            }
         }
-        list.extend(cfg.events.iter().cloned().map(|e| (e, false)));
+        list.extend(cfg.events.iter().cloned().map(|e| (e, false, start_ms)));
         let mut events = Vec::new();
-        for (i, (e, built_in)) in list.into_iter().enumerate() {
+        for (i, (e, built_in, anchor)) in list.into_iter().enumerate() {
             if !e.enabled || cfg.disable.contains(&e.kind) {
                 continue;
             }
@@ -223,7 +239,7 @@ impl Scenario {
                 Err(_) if built_in => continue,
                 Err(r) => return Err(err(r)),
             };
-            let start = parse_event_time(tz, start_ms, &e.start).map_err(&err)?;
+            let start = parse_event_time(tz, anchor, &e.start).map_err(&err)?;
             let hours = |h: f64| start + (h * 3_600_000.0).round() as i64;
             let end = match e.kind {
                 EventKind::MeterReset | EventKind::CounterOverflow => Some(start),
@@ -394,12 +410,13 @@ fn resolve(topo: &Topology, kind: EventKind, target: &str) -> Result<Scope, Stri
     }
 }
 
-/// The built-in month scenario: one of each fault and event at fixed offsets from the start,
-/// all within the first 26 days so every month holds them. Targets are picked by position
-/// (the 5th substation, the 2nd branch) so the scenario fits any simulated utility. In summer
-/// the planned stop is the network's maintenance stop (3 days, 14 days' notice); otherwise a
-/// branch repair (10 h, 8 days' notice).
-pub fn default_events(topo: &Topology, summer: bool) -> Vec<EventConfig> {
+/// The built-in month scenario: one of each fault and event at fixed offsets from the month's
+/// first midnight, all within the first 26 days so every month holds them. Targets are picked
+/// by position (the 5th substation, the 2nd branch) so the scenario fits any simulated
+/// utility, and move on by `rotation` places each month (a register wraps only once). In
+/// summer the planned stop is the network's maintenance stop (3 days, 14 days' notice);
+/// otherwise a branch repair (10 h, 8 days' notice).
+pub fn default_events(topo: &Topology, summer: bool, rotation: usize) -> Vec<EventConfig> {
     let mut out = Vec::new();
     let ev = |kind, target: &str, start: &str, hours: Option<f64>| EventConfig {
         kind,
@@ -416,13 +433,15 @@ pub fn default_events(topo: &Topology, summer: bool) -> Vec<EventConfig> {
         gap_min: None,
     };
     let branch = |i: usize| {
-        let b = topo.branches.get(i % topo.branches.len().max(1))?;
+        let b = topo
+            .branches
+            .get((i + rotation) % topo.branches.len().max(1))?;
         Some(b.1.clone())
     };
     // The meter device of the k-th substation (1-based, wrapping for small utilities).
     let meter = |k: usize| {
         let n = topo.substations.len();
-        let id = &topo.substations.get((k - 1) % n.max(1))?.0;
+        let id = &topo.substations.get((k - 1 + 2 * rotation) % n.max(1))?.0;
         let dev = topo.devices.iter().find(|d| &d.1 == id)?;
         Some(dev.0.clone())
     };
@@ -528,7 +547,7 @@ mod tests {
     fn default_scenario_resolves_with_exact_intervals() {
         let start = time::parse_instant(Warsaw, "2026-01-01").unwrap();
         let cfg = SimulatorConfig::default();
-        let mut sc = Scenario::build(&cfg, &topo(), Warsaw, start).unwrap();
+        let mut sc = Scenario::build(&cfg, &topo(), Warsaw, start, 1).unwrap();
         assert_eq!(sc.events.len(), 13);
         let int = sc.events[0].clone();
         assert_eq!(int.kind, EventKind::Interruption);
@@ -561,13 +580,13 @@ mod tests {
             default_scenario: false,
             ..Default::default()
         };
-        cfg.events = default_events(&topo(), false);
+        cfg.events = default_events(&topo(), false, 0);
         cfg.events[0].target = "b9".into();
-        let e = Scenario::build(&cfg, &topo(), Warsaw, start).unwrap_err();
+        let e = Scenario::build(&cfg, &topo(), Warsaw, start, 1).unwrap_err();
         assert!(e.to_string().contains("b9"), "{e}");
         cfg.disable = vec![EventKind::Interruption];
         assert_eq!(
-            Scenario::build(&cfg, &topo(), Warsaw, start)
+            Scenario::build(&cfg, &topo(), Warsaw, start, 1)
                 .unwrap()
                 .events
                 .len(),

@@ -141,7 +141,7 @@ pub fn history(
         start_ms: range.start,
         substations: opts.substations,
         synthesize: true,
-        end_ms: Some(range.end),
+        months: opts.months.max(1),
     };
     let mut sim = Simulation::new(settings, templates, &setup)?;
     let mut series = 0usize;

@@ -197,7 +197,7 @@ impl Recorder {
         let tz = self.tz;
         let fmt = |ts: TimestampMs| time::format_local(tz, ts);
         let u = &sim.utility;
-        let (events, interruptions) = super::event_truth::events_truth(sim, tz);
+        let (events, interruptions) = super::event_truth::events_truth(sim, tz, self.range.end);
         let mut months = Vec::new();
         for (m, w) in self.months.iter().enumerate() {
             let (Some(a), Some(b)) = (self.snaps.get(m), self.snaps.get(m + 1)) else {

@@ -33,11 +33,16 @@ pub struct ServeOptions {
     /// Simulated seconds per wall second; defaults to `[simulator] speed`. 0 stops the clock
     /// (the simulation then moves only through [`SimHandle::advance`]).
     pub speed: Option<f64>,
-    /// Simulated start, UTC ms; defaults to `[simulator] start`, else now.
+    /// The simulated instant served first, UTC ms; defaults to `[simulator] start`, else now.
     pub start_ms: Option<TimestampMs>,
+    /// Where the simulation begins, UTC ms; defaults to local midnight on the 1st of the start's
+    /// month. The simulation runs quickly from here to `start_ms`, so registers and the month's
+    /// scenario continue exactly what `history` writes for the same month, seed and step.
+    /// Tests set it to `start_ms` to skip the run-up.
+    pub anchor_ms: Option<TimestampMs>,
     /// Seed; defaults to `[simulator] seed`.
     pub seed: Option<u64>,
-    /// Simulated seconds per step; defaults to `[simulator] live_step_s`.
+    /// Simulated seconds per step; defaults to `[simulator] step_s` (as history).
     pub step_s: Option<u32>,
 }
 
@@ -163,7 +168,7 @@ pub async fn serve(
     opts: ServeOptions,
 ) -> Result<SimHandle, SimError> {
     let cfg = settings.simulator.clone().unwrap_or_default();
-    let step_s = opts.step_s.unwrap_or(cfg.live_step_s);
+    let step_s = opts.step_s.unwrap_or(cfg.step_s);
     let step_ms = i64::from(step_s) * 1000;
     let tz: chrono_tz::Tz = settings.site.timezone.parse().map_err(|_| {
         SimError::Config(format!(
@@ -177,15 +182,25 @@ pub async fn serve(
             .map_err(|e| SimError::Config(format!("simulator.start: {e}")))?,
         (None, None) => chrono::Utc::now().timestamp_millis(),
     };
+    let start = start - start.rem_euclid(step_ms.max(1));
+    let anchor = opts.anchor_ms.unwrap_or_else(|| {
+        let day = crate::model::time::local_date(tz, start);
+        let first = chrono::Datelike::with_day(&day, 1).unwrap_or(day);
+        crate::model::time::local_midnight(tz, first)
+    });
     let setup = SimSetup {
         seed: opts.seed.unwrap_or(cfg.seed),
         step_s,
-        start_ms: start - start.rem_euclid(step_ms.max(1)),
+        start_ms: anchor.min(start),
         substations: None,
         synthesize: false,
-        end_ms: None,
+        months: super::engine::SCENARIO_MONTHS,
     };
-    let sim = Simulation::new(settings, templates, &setup)?;
+    let mut sim = Simulation::new(settings, templates, &setup)?;
+    // Run up to the start as history would, so the first values served continue it.
+    while sim.ts + step_ms <= start {
+        sim.advance();
+    }
     if sim.devices.is_empty() {
         return Err(SimError::Config(
             "no [[modbus.device]] refers to a simulated asset; nothing to serve".into(),
@@ -368,10 +383,10 @@ impl SimHandle {
         sim.utility.value(a, q)
     }
 
-    /// The scenario's events with their exact intervals.
+    /// The scenario's events with their exact intervals, past and upcoming.
     pub fn events(&self) -> Vec<EventTruth> {
         let sim = self.shared.lock();
-        events_truth(&sim, sim.utility.tz).0
+        events_truth(&sim, sim.utility.tz, TimestampMs::MAX).0
     }
 
     /// Stop the listeners and the clock.
