@@ -33,15 +33,10 @@ fn demo_config_passes_the_loader_with_its_templates() {
         );
     }
     let sim = loaded.settings.simulator.as_ref().unwrap();
-    assert_eq!(sim.listen, "127.0.0.1:5020");
-    assert!(
-        loaded
-            .settings
-            .modbus
-            .devices
-            .iter()
-            .all(|d| d.address == sim.listen)
-    );
+    // Every device on one port, under its unit id, where the agent polls it.
+    assert_eq!(sim.listen.as_deref(), Some("127.0.0.1:5020"));
+    let devices = &loaded.settings.modbus.devices;
+    assert!(devices.iter().all(|d| d.address == "127.0.0.1:5020"));
 }
 
 #[test]

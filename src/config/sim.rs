@@ -18,10 +18,11 @@ pub struct SimulatorConfig {
     /// simulated hour per minute. 0 stops the clock: the simulation then moves only when told to.
     #[serde(default = "default_speed")]
     pub speed: f64,
-    /// `host:port` the Modbus TCP server listens on when devices do not say otherwise. Every
-    /// `[[modbus.device]]` whose `address` is this one is served there under its `unit_id`.
-    #[serde(default = "default_listen")]
-    pub listen: String,
+    /// Serve every simulated device on this one `host:port` (by unit id) instead of at each
+    /// `[[modbus.device]]`'s own `address`. Without it the simulator listens on every distinct
+    /// device address, one port for many unit ids or one port per device as configured.
+    #[serde(default)]
+    pub listen: Option<String>,
     /// The simulated instant live serving shows first: RFC 3339 (`2026-01-10T06:00:00+01:00`), a
     /// local date (`2026-01-10`) or a local date-time (`2026-01-10T06:00`); default now. The
     /// simulation itself always begins at local midnight on the 1st of that month and runs
@@ -61,7 +62,7 @@ impl Default for SimulatorConfig {
         SimulatorConfig {
             seed: 0,
             speed: default_speed(),
-            listen: default_listen(),
+            listen: None,
             start: None,
             step_s: default_step(),
             substations: default_substations(),
@@ -76,9 +77,6 @@ impl Default for SimulatorConfig {
 
 fn default_speed() -> f64 {
     1.0
-}
-fn default_listen() -> String {
-    "127.0.0.1:5020".into()
 }
 fn default_step() -> u32 {
     60

@@ -13,6 +13,7 @@ use crate::model::asset::Pollutant;
 use crate::model::{TimestampMs, time};
 use chrono::{Datelike, Duration, NaiveTime, TimeZone};
 use chrono_tz::Tz;
+use std::collections::BTreeSet;
 
 /// The names of the simulated assets an event may target.
 #[derive(Debug, Clone, Default)]
@@ -204,6 +205,7 @@ impl Scenario {
         let mut list: Vec<(EventConfig, bool, TimestampMs)> = Vec::new();
         if cfg.default_scenario {
             let first = time::local_date(tz, start_ms);
+            let mut counter_meters = BTreeSet::new();
             for m in 0..months.max(1) {
                 let Some(date) = first
                     .with_day(1)
@@ -214,7 +216,7 @@ impl Scenario {
                 let anchor = time::local_midnight(tz, date);
                 let summer = (5..=9).contains(&date.month());
                 list.extend(
-                    default_events(topo, summer, m as usize)
+                    default_events(topo, summer, m as usize, &mut counter_meters)
                         .into_iter()
                         .map(|e| (e, true, anchor)),
                 );
@@ -413,10 +415,18 @@ fn resolve(topo: &Topology, kind: EventKind, target: &str) -> Result<Scope, Stri
 /// The built-in month scenario: one of each fault and event at fixed offsets from the month's
 /// first midnight, all within the first 26 days so every month holds them. Targets are picked
 /// by position (the 5th substation, the 2nd branch) so the scenario fits any simulated
-/// utility, and move on by `rotation` places each month (a register wraps only once). In
-/// summer the planned stop is the network's maintenance stop (3 days, 14 days' notice);
-/// otherwise a branch repair (10 h, 8 days' notice).
-pub fn default_events(topo: &Topology, summer: bool, rotation: usize) -> Vec<EventConfig> {
+/// utility, and move on by `rotation` places each month. `counter_meters` carries, from month
+/// to month, the meters whose registers a scenario has touched (reset, replaced, swapped
+/// sensors, wrapped): a counter overflow is set up from the register at the start, so it goes
+/// to a meter nothing else changes first, and a register wraps only once. In summer the
+/// planned stop is the network's maintenance stop (3 days, 14 days' notice); otherwise a
+/// branch repair (10 h, 8 days' notice).
+pub fn default_events(
+    topo: &Topology,
+    summer: bool,
+    rotation: usize,
+    counter_meters: &mut BTreeSet<String>,
+) -> Vec<EventConfig> {
     let mut out = Vec::new();
     let ev = |kind, target: &str, start: &str, hours: Option<f64>| EventConfig {
         kind,
@@ -445,11 +455,18 @@ pub fn default_events(topo: &Topology, summer: bool, rotation: usize) -> Vec<Eve
         let dev = topo.devices.iter().find(|d| &d.1 == id)?;
         Some(dev.0.clone())
     };
+    let (reset, replaced, swapped) = (meter(5), meter(13), meter(17));
+    counter_meters.extend([&reset, &replaced, &swapped].into_iter().flatten().cloned());
+    let n = topo.substations.len();
+    let overflow = (9..9 + n)
+        .filter_map(meter)
+        .find(|d| !counter_meters.contains(d));
+    counter_meters.extend(overflow.clone());
     use EventKind as K;
     if let Some(b) = branch(1) {
         out.push(ev(K::Interruption, &b, "+4d07:30", Some(6.5)));
     }
-    if let Some(d) = meter(5) {
+    if let Some(d) = reset {
         out.push(ev(K::MeterReset, &d, "+6d12:00", None));
     }
     if let Some(b) = branch(0) {
@@ -457,7 +474,7 @@ pub fn default_events(topo: &Topology, summer: bool, rotation: usize) -> Vec<Eve
         e.delta_k = Some(15.0);
         out.push(e);
     }
-    if let Some(d) = meter(17) {
+    if let Some(d) = swapped {
         out.push(ev(K::SwappedSensors, &d, "+9d10:00", Some(48.0)));
     }
     if let Some(stack) = topo.stacks.first() {
@@ -469,7 +486,7 @@ pub fn default_events(topo: &Topology, summer: bool, rotation: usize) -> Vec<Eve
         out.push(e);
         out.push(ev(K::CemsMaintenance, stack, "+23d08:00", Some(5.0)));
     }
-    if let Some(d) = meter(9) {
+    if let Some(d) = overflow {
         out.push(ev(K::CounterOverflow, &d, "+14d15:00", None));
     }
     if let Some(d) = meter(21) {
@@ -495,7 +512,7 @@ pub fn default_events(topo: &Topology, summer: bool, rotation: usize) -> Vec<Eve
         e.exception_code = Some(4);
         out.push(e);
     }
-    if let Some(d) = meter(13) {
+    if let Some(d) = replaced {
         let mut e = ev(K::MeterReplacement, &d, "+22d10:00", None);
         e.gap_min = Some(40.0);
         out.push(e);
@@ -580,7 +597,7 @@ mod tests {
             default_scenario: false,
             ..Default::default()
         };
-        cfg.events = default_events(&topo(), false, 0);
+        cfg.events = default_events(&topo(), false, 0, &mut BTreeSet::new());
         cfg.events[0].target = "b9".into();
         let e = Scenario::build(&cfg, &topo(), Warsaw, start, 1).unwrap_err();
         assert!(e.to_string().contains("b9"), "{e}");
@@ -592,5 +609,36 @@ mod tests {
                 .len(),
             12
         );
+    }
+
+    #[test]
+    fn overflows_never_hit_a_meter_touched_before() {
+        // Over a year of 24 substations, each month's overflow goes to a meter no reset,
+        // replacement, swap or earlier overflow has touched.
+        let start = time::parse_instant(Warsaw, "2026-01-01").unwrap();
+        let sc = Scenario::build(&SimulatorConfig::default(), &topo(), Warsaw, start, 12).unwrap();
+        let mut touched: Vec<(TimestampMs, Scope)> = Vec::new();
+        let mut overflows = 0;
+        for e in &sc.events {
+            match e.kind {
+                EventKind::CounterOverflow => {
+                    overflows += 1;
+                    assert!(
+                        !touched
+                            .iter()
+                            .any(|(t, s)| *s == e.scope && *t <= e.start_ms),
+                        "{} on {} was touched before",
+                        e.id,
+                        e.target
+                    );
+                    touched.push((e.start_ms, e.scope));
+                }
+                EventKind::MeterReset | EventKind::MeterReplacement | EventKind::SwappedSensors => {
+                    touched.push((e.start_ms, e.scope))
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(overflows, 12);
     }
 }

@@ -207,11 +207,10 @@ pub async fn serve(
         ));
     }
     // Group devices by listener address.
+    let listen = opts.listen.map(|a| a.to_string()).or(cfg.listen.clone());
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, d) in sim.devices.iter().enumerate() {
-        let addr = opts
-            .listen
-            .map_or_else(|| d.address.clone(), |a| a.to_string());
+        let addr = listen.clone().unwrap_or_else(|| d.address.clone());
         match groups.iter_mut().find(|g| g.0 == addr) {
             Some(g) => g.1.push(i),
             None => groups.push((addr, vec![i])),
