@@ -67,7 +67,7 @@ fn opts() -> Opts {
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
             "--no-baseline" => o.baseline = false,
-            "write" | "aggregate" => o.modes.push(a),
+            "write" | "aggregate" | "ingest" => o.modes.push(a),
             other => panic!("unknown argument {other}; see the header of benches/store.rs"),
         }
     }
@@ -92,9 +92,69 @@ fn main() {
         match mode.as_str() {
             "write" => bench_write(&o, &dir),
             "aggregate" => bench_aggregate(&o, &dir),
+            "ingest" => bench_ingest(&o, &dir),
             _ => unreachable!(),
         }
     }
+}
+
+/// The same points as `write`, but as readings through the whole ingest path (unit check,
+/// plausibility, counter checks, batching) and its two-thread pipeline into a fresh store, as
+/// a collector or `heatkpi import` hands them over. Wall time includes the final flush.
+fn bench_ingest(o: &Opts, dir: &Path) {
+    use heatkpi::config::IngestConfig;
+    use heatkpi::ingest::{Ingest, Reading, pipeline};
+    use std::sync::Arc;
+    let db = dir.join("ingest.db");
+    let _ = std::fs::remove_file(&db);
+    let store = Arc::new(SqliteStore::open(&db).expect("open store"));
+    let cfg = IngestConfig {
+        batch_size: o.batch,
+        ..Default::default()
+    };
+    let ingest = Ingest::new(store.clone(), &cfg).with_clock(|| i64::MAX / 2);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let keys = keys(o.series);
+    let start = 1_767_225_600_000; // 2026-01-01T00:00Z
+    let t0 = Instant::now();
+    let points = rt.block_on(async {
+        let (handle, pipe) = pipeline::spawn(ingest, &cfg).expect("pipeline");
+        let mut points = 0;
+        for b in batches(&keys, start, o.steps, o.batch) {
+            points += b.len();
+            let readings: Vec<Reading> = b
+                .into_iter()
+                .map(|s| Reading {
+                    unit: s.series.quantity.canonical_unit(),
+                    series: s.series,
+                    ts: s.ts,
+                    value: s.value,
+                    quality: s.quality,
+                })
+                .collect();
+            handle.send(readings).await.expect("send");
+        }
+        handle.flush().await.expect("flush");
+        drop(handle);
+        let stats = tokio::task::spawn_blocking(move || pipe.shutdown())
+            .await
+            .expect("join")
+            .expect("shutdown");
+        assert_eq!(stats.written as usize, points);
+        points
+    });
+    store.flush().expect("head flush");
+    let wall = t0.elapsed().as_secs_f64();
+    store.checkpoint().expect("checkpoint");
+    let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "ingest path: {points} points through Ingest + pipeline into SQLite in {wall:.2} s = {:.0} points/s; {:.1} bytes/point on disk",
+        points as f64 / wall,
+        bytes as f64 / points as f64
+    );
 }
 
 fn keys(n: usize) -> Vec<SeriesKey> {
