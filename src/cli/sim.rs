@@ -214,7 +214,7 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
         println!("  store: {}", loaded.dir.join(&loaded.settings.store.path).display());
         println!("  evaluation: live KPIs every minute (`heatkpi -c {} evaluate --period <month>` for a closed month)", path.display());
         println!(
-            "  look: heatkpi -c {} query 'ss-0001.*' --every 1h   |   heatkpi -c {} events --open",
+            "  look: heatkpi -c {} query 'ss-01.*' --every 1h   |   heatkpi -c {} events --open",
             path.display(),
             path.display()
         );
