@@ -142,6 +142,16 @@ pub enum Dimension {
     NormalFlow,
     /// Bit flags.
     Flags,
+    /// A duration (KPI results and thresholds only: SAIDI, hours above a limit).
+    Duration,
+    /// A count (KPI results and thresholds only: interruptions per customer, events).
+    Count,
+    /// Energy per length of network trench (specific transmission loss).
+    EnergyPerLength,
+    /// Energy per heated floor area (specific consumption).
+    EnergyPerArea,
+    /// Temperature degree-days (heating degree days).
+    DegreeDays,
 }
 
 macro_rules! units {
@@ -235,6 +245,20 @@ units! {
     Nm3PerH = ["Nm3/h", "Nm³/h"], NormalFlow, 1.0;
     /// Bit flags (no conversion).
     Flags = ["flags"], Flags, 1.0;
+    /// Hour (a duration).
+    Hour = ["h"], Duration, 1.0;
+    /// Day (24 hours).
+    Day = ["d"], Duration, 24.0;
+    /// A dimensionless count (e.g. SAIFI: interruptions per customer).
+    Count = ["1", "count"], Count, 1.0;
+    /// GJ per km of network trench.
+    GJPerKm = ["GJ/km"], EnergyPerLength, 1.0;
+    /// GJ per m² of heated area.
+    GJPerM2 = ["GJ/m2", "GJ/m²"], EnergyPerArea, 1.0;
+    /// kWh per m² of heated area.
+    KWhPerM2 = ["kWh/m2", "kWh/m²"], EnergyPerArea, GJ_PER_MWH / 1000.0;
+    /// Kelvin-days (heating degree days, Sd).
+    KelvinDays = ["Kd", "K·d"], DegreeDays, 1.0;
 }
 
 impl Serialize for Unit {
