@@ -255,7 +255,11 @@ pub(crate) fn open_store(
                     Failure::Runtime(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
-            let store = crate::store::sqlite::SqliteStore::open(&path)?;
+            let options = crate::store::sqlite::SqliteOptions {
+                durable: cfg.synchronous == crate::config::Synchronous::Full,
+                ..Default::default()
+            };
+            let store = crate::store::sqlite::SqliteStore::open_with(&path, options)?;
             Ok(std::sync::Arc::new(store))
         }
         // The outbox (when enabled) is what ingest writes to; dropped at exit, it leaves

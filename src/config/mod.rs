@@ -153,6 +153,24 @@ pub struct StoreConfig {
     /// side tables (KPI revisions, alert state, quarantined points).
     #[serde(default)]
     pub influx: Option<influx::InfluxConfig>,
+    /// When a write to the SQLite file counts as done (see [`Synchronous`]).
+    #[serde(default)]
+    pub synchronous: Synchronous,
+}
+
+/// How far a committed SQLite write survives: the `synchronous` setting of the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// Every commit reaches the disk before it is acknowledged (one fsync per ingest batch):
+    /// a power cut or OS crash loses nothing that was acknowledged to a device, broker or
+    /// importer (default).
+    #[default]
+    Full,
+    /// Commits are written to the WAL without waiting for the disk; a power cut or OS crash
+    /// may roll back the last transactions (never corrupting the file). A process crash loses
+    /// nothing. For disks where an fsync per batch is too slow.
+    Normal,
 }
 
 impl Default for StoreConfig {
@@ -162,6 +180,7 @@ impl Default for StoreConfig {
             path: default_db_path(),
             raw_retention_days: default_retention(),
             influx: None,
+            synchronous: Synchronous::default(),
         }
     }
 }

@@ -95,6 +95,10 @@ pub struct SqliteOptions {
     /// The head is also moved by the first write after it is this old, so a store written
     /// slowly (live polling) keeps a small head and cheap reads of recent data.
     pub head_max_age: Duration,
+    /// Wait for the disk on every commit (`synchronous = FULL`): an acknowledged write then
+    /// survives a power cut. `false` is `synchronous = NORMAL`: in WAL mode a power cut may
+    /// roll back the last commits, a process crash loses nothing.
+    pub durable: bool,
 }
 
 impl Default for SqliteOptions {
@@ -102,6 +106,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             head_flush_rows: 1 << 20,
             head_max_age: Duration::from_secs(600),
+            durable: true,
         }
     }
 }
@@ -139,7 +144,7 @@ impl SqliteStore {
             source,
         };
         let mut conn = Connection::open(&path).map_err(err)?;
-        schema::configure_writer(&conn).map_err(err)?;
+        schema::configure_writer(&conn, options.durable).map_err(err)?;
         schema::create(&mut conn).map_err(|e| match e {
             schema::SchemaError::Sqlite(source) => err(source),
             schema::SchemaError::Newer(v) => StoreError::Data(format!(

@@ -109,15 +109,16 @@ pub(super) const RETENTION_KEY: &str = "retention_before";
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
 /// Settings of the single writing connection.
-pub(super) fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn configure_writer(conn: &Connection, durable: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
     // Must precede the first table and WAL mode; ignored on an existing file. Measured with
     // benches/store.rs (1,000 series): 16 KiB pages cost 15–25 % less writer CPU than 4 KiB
     // pages (fewer splits, a shallower tree) for about the same file size.
     conn.pragma_update(None, "page_size", 16_384)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // NORMAL in WAL mode loses at most the last transactions on power loss, never consistency.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // FULL waits for the disk at every commit (one fsync per ingest batch); NORMAL in WAL mode
+    // loses at most the last transactions on power loss, never consistency.
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     // Moving the head appends to the last leaf of every series at once (1,000 series = 1,000
     // hot leaves plus their rollup leaves); the default 2 MiB cache would evict them.
     conn.pragma_update(None, "cache_size", -65_536)?;
