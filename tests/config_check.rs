@@ -247,3 +247,36 @@ fn settings_built_in_code_are_validated_without_positions() {
         ]
     );
 }
+
+/// Templates of real meters (register maps from public documents named in each file's header)
+/// pass `check-config` when a device uses them, and read what the documents say.
+#[test]
+fn real_meter_templates_are_accepted() {
+    use heatkpi::config::modbus::{ByteOrder, DataType, RegisterKind};
+    let _env = env_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meters.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\npath = \"t.db\"\n[modbus]\ntemplates_dir = {:?}\n\
+             [[meter]]\nid = \"own-use\"\nkind = \"electricity\"\n\
+             [[modbus.device]]\nid = \"sdm630\"\ntemplate = \"eastron-sdm630\"\nasset = \"own-use\"\n\
+             transport = \"rtu\"\naddress = \"/dev/ttyUSB0\"\nbaud = 9600\nunit_id = 1\n",
+            repo().join("config/templates").display().to_string()
+        ),
+    )
+    .unwrap();
+    let (problems, loaded) = config::check_file(&path);
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(problems.is_empty(), "{}", shown.join("\n"));
+    let loaded = loaded.expect("valid");
+    let sdm = &loaded.templates["eastron-sdm630"];
+    let p = &sdm.points[0];
+    // 30073 "Total Import kWh" = input register address 0x0048, float, big-endian, kWh.
+    assert_eq!(
+        (p.register, p.address, p.data_type, p.order),
+        (RegisterKind::Input, 0x0048, DataType::F32, ByteOrder::ABCD)
+    );
+    assert_eq!(p.unit.to_string(), "kWh");
+}

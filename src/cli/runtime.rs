@@ -103,8 +103,21 @@ impl Service {
             .map(|d| d.id.as_str())
             .collect();
         let s = self.ingest.stats();
+        let mut late = crate::collect::modbus::lateness::Lateness::default();
+        for d in &board {
+            late.merge(&d.poll_lateness);
+        }
+        let lateness = match (late.quantile(0.5), late.quantile(0.99)) {
+            (Some(p50), Some(p99)) => format!(
+                ", poll lateness p50 {} p99 {} max {}",
+                ms(p50),
+                ms(p99),
+                ms(late.max())
+            ),
+            _ => String::new(),
+        };
         let mut line = format!(
-            "modbus: {}/{} devices answering, {} points read | ingest: {} written, {} rejected, {} suspect, {} counter events",
+            "modbus: {}/{} devices answering, {} points read{lateness} | ingest: {} written, {} rejected, {} suspect, {} counter events",
             board.len() - stale.len(),
             board.len(),
             board.iter().map(|d| d.points).sum::<u64>(),
@@ -149,6 +162,16 @@ impl Service {
             .await
             .map_err(|e| Failure::Runtime(e.to_string()))??;
         Ok(stats)
+    }
+}
+
+/// A duration as milliseconds for the summary: `0.5ms`, `8ms`, `1200ms`.
+fn ms(d: Duration) -> String {
+    let v = d.as_secs_f64() * 1000.0;
+    if v < 10.0 {
+        format!("{}ms", (v * 10.0).round() / 10.0)
+    } else {
+        format!("{}ms", v.round())
     }
 }
 
@@ -214,5 +237,12 @@ mod tests {
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn milliseconds_in_the_summary() {
+        assert_eq!(ms(Duration::from_micros(500)), "0.5ms");
+        assert_eq!(ms(Duration::from_micros(8_040)), "8ms");
+        assert_eq!(ms(Duration::from_micros(12_600)), "13ms");
     }
 }

@@ -6,13 +6,19 @@
 //! places; collectors then wait in [`IngestHandle::send`] instead of losing data. A sender that
 //! must know its readings are durable (an MQTT message acknowledged only after commit) uses
 //! [`IngestHandle::send_durable`].
+//!
+//! Collectors hand readings over through a shared queue that wakes the checking thread only
+//! when it must act: a batch's worth of samples is waiting, a sender waits for a commit or a
+//! flush, or every handle is gone. Otherwise the thread wakes once per linger time and takes
+//! everything queued; a thousand devices each handing over one poll per second then cost two
+//! wake-ups a second instead of a thousand thread switches.
 
 use super::{Ingest, IngestError, IngestStats, Reading};
 use crate::config::IngestConfig;
 use crate::model::Sample;
 use crate::store::{EventRecord, WriteReport};
-use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, oneshot};
@@ -41,10 +47,96 @@ struct Batch {
 #[error("the ingest pipeline has stopped")]
 pub struct PipelineClosed;
 
+/// What senders have queued for the checking thread.
+#[derive(Default)]
+struct Queued {
+    msgs: Vec<Msg>,
+    /// Readings in `msgs`.
+    samples: usize,
+    /// A commit or flush is awaited.
+    urgent: bool,
+    /// Every handle is gone.
+    closed: bool,
+    /// The checking thread is waiting on `ready` (so a notification is worth a system call).
+    waiting: bool,
+}
+
+/// The hand-off between async senders and the checking thread.
+struct Queue {
+    state: Mutex<Queued>,
+    ready: Condvar,
+    batch_size: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, msg: Msg) -> Result<(), PipelineClosed> {
+        let mut q = self.lock();
+        if q.closed {
+            return Err(PipelineClosed);
+        }
+        match &msg {
+            Msg::Readings { readings, ack, .. } => {
+                q.samples += readings.len();
+                q.urgent |= ack.is_some();
+            }
+            Msg::Flush(_) => q.urgent = true,
+            Msg::Event(_) => {}
+        }
+        q.msgs.push(msg);
+        let wake = q.waiting && (q.urgent || q.samples >= self.batch_size);
+        drop(q);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Wait until there is something to act on or `linger` has passed; then take everything
+    /// queued. Returns the messages and whether the senders are all gone.
+    fn take(&self, linger: Duration) -> (Vec<Msg>, bool) {
+        let deadline = Instant::now() + linger;
+        let mut q = self.lock();
+        while !(q.urgent || q.closed || q.samples >= self.batch_size) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            q.waiting = true;
+            q = self
+                .ready
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            q.waiting = false;
+        }
+        q.samples = 0;
+        q.urgent = false;
+        (std::mem::take(&mut q.msgs), q.closed)
+    }
+}
+
+/// Marks the queue closed when the last handle is dropped.
+struct Sender(Arc<Queue>);
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// A cloneable handle collectors use to hand readings to the pipeline.
 #[derive(Clone)]
 pub struct IngestHandle {
-    tx: mpsc::Sender<Msg>,
+    tx: Arc<Sender>,
     permits: Arc<Semaphore>,
     capacity: u32,
     stats: Arc<std::sync::Mutex<IngestStats>>,
@@ -66,13 +158,13 @@ impl IngestHandle {
     /// Wait until everything queued before this call is committed.
     pub async fn flush(&self) -> Result<(), PipelineClosed> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Flush(tx)).map_err(|_| PipelineClosed)?;
+        self.tx.0.push(Msg::Flush(tx))?;
         rx.await.map_err(|_| PipelineClosed)
     }
 
     /// Queue an event (a device gone stale, a data gap) to be written with the next batch.
     pub fn send_event(&self, event: EventRecord) -> Result<(), PipelineClosed> {
-        self.tx.send(Msg::Event(event)).map_err(|_| PipelineClosed)
+        self.tx.0.push(Msg::Event(event))
     }
 
     async fn enqueue(
@@ -89,13 +181,11 @@ impl IngestHandle {
             .await
             .map_err(|_| PipelineClosed)?;
         permit.forget(); // given back by the writer once the samples are stored
-        self.tx
-            .send(Msg::Readings {
-                readings,
-                permits: n,
-                ack,
-            })
-            .map_err(|_| PipelineClosed)
+        self.tx.0.push(Msg::Readings {
+            readings,
+            permits: n,
+            ack,
+        })
     }
 
     /// The ingest counts so far (updated after every batch).
@@ -129,7 +219,12 @@ impl Pipeline {
 pub fn spawn(ingest: Ingest, cfg: &IngestConfig) -> Result<(IngestHandle, Pipeline), IngestError> {
     let capacity = u32::try_from(cfg.queue_capacity.max(1)).unwrap_or(u32::MAX);
     let permits = Arc::new(Semaphore::new(capacity as usize));
-    let (tx, rx) = mpsc::channel::<Msg>();
+    let batch_size = cfg.batch_size.max(1);
+    let queue = Arc::new(Queue {
+        state: Mutex::default(),
+        ready: Condvar::new(),
+        batch_size,
+    });
     let (btx, brx) = mpsc::sync_channel::<Batch>(2);
     let (rtx, rrx) = mpsc::channel::<WriteReport>();
     let store = ingest.store().clone();
@@ -139,9 +234,9 @@ pub fn spawn(ingest: Ingest, cfg: &IngestConfig) -> Result<(IngestHandle, Pipeli
         .spawn(move || write_loop(store, brx, rtx, writer_permits))
         .map_err(|e| IngestError::WriterGone(e.to_string()))?;
     let linger = Duration::from_millis(cfg.linger_ms.max(1));
-    let batch_size = cfg.batch_size.max(1);
     let stats = Arc::new(std::sync::Mutex::new(IngestStats::default()));
     let shared = stats.clone();
+    let rx = queue.clone();
     let checker = std::thread::Builder::new()
         .name("heatkpi-ingest".into())
         .spawn(move || {
@@ -159,7 +254,7 @@ pub fn spawn(ingest: Ingest, cfg: &IngestConfig) -> Result<(IngestHandle, Pipeli
         .map_err(|e| IngestError::WriterGone(e.to_string()))?;
     Ok((
         IngestHandle {
-            tx,
+            tx: Arc::new(Sender(queue)),
             permits,
             capacity,
             stats,
@@ -173,7 +268,7 @@ pub fn spawn(ingest: Ingest, cfg: &IngestConfig) -> Result<(IngestHandle, Pipeli
 /// The checking thread's state.
 struct Checker {
     ingest: Ingest,
-    rx: mpsc::Receiver<Msg>,
+    rx: Arc<Queue>,
     btx: mpsc::SyncSender<Batch>,
     reports: mpsc::Receiver<WriteReport>,
     writer: JoinHandle<()>,
@@ -195,39 +290,37 @@ fn check_loop(c: Checker) -> Result<IngestStats, IngestError> {
     } = c;
     let mut permits = 0u32;
     let mut acks: Vec<Ack> = Vec::new();
-    let mut oldest: Option<Instant> = None;
     let mut open = true;
     while open {
-        let wait = oldest.map_or(linger, |t| linger.saturating_sub(t.elapsed()));
-        let mut force = false;
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Readings {
-                readings,
-                permits: p,
-                ack,
-            }) => {
-                ingest.check_only(readings)?;
-                permits += p;
-                oldest.get_or_insert_with(Instant::now);
-                if let Some(a) = ack {
+        // Everything taken here waited at most `linger`, so it all goes out in this round.
+        let (msgs, closed) = rx.take(linger);
+        open = !closed;
+        for msg in msgs {
+            let mut force = false;
+            match msg {
+                Msg::Readings {
+                    readings,
+                    permits: p,
+                    ack,
+                } => {
+                    ingest.check_only(readings)?;
+                    permits += p;
+                    if let Some(a) = ack {
+                        acks.push(a);
+                        force = true;
+                    }
+                }
+                Msg::Event(e) => ingest.queue_event(e),
+                Msg::Flush(a) => {
                     acks.push(a);
                     force = true;
                 }
             }
-            Ok(Msg::Event(e)) => {
-                ingest.queue_event(e);
-                oldest.get_or_insert_with(Instant::now);
-            }
-            Ok(Msg::Flush(a)) => {
-                acks.push(a);
-                force = true;
-            }
-            Err(RecvTimeoutError::Timeout) => force = true,
-            Err(RecvTimeoutError::Disconnected) => {
-                open = false;
-                force = true;
+            if force || ingest.pending_len() >= batch_size {
+                send_batch(&mut ingest, &btx, &mut permits, &mut acks)?;
             }
         }
+        send_batch(&mut ingest, &btx, &mut permits, &mut acks)?;
         let mut noted = false;
         for r in reports.try_iter() {
             ingest.note_written(r);
@@ -235,25 +328,6 @@ fn check_loop(c: Checker) -> Result<IngestStats, IngestError> {
         }
         if noted && let Ok(mut s) = shared.lock() {
             *s = ingest.stats().clone();
-        }
-        let due =
-            ingest.pending_len() >= batch_size || oldest.is_some_and(|t| t.elapsed() >= linger);
-        if (force || due)
-            && (ingest.pending_len() > 0 || ingest.has_events() || !acks.is_empty() || permits > 0)
-        {
-            let (samples, events) = ingest.take_pending();
-            let batch = Batch {
-                samples,
-                events,
-                permits: std::mem::take(&mut permits),
-                acks: std::mem::take(&mut acks),
-            };
-            oldest = None;
-            if btx.send(batch).is_err() {
-                return Err(IngestError::WriterGone(
-                    "store writer thread stopped".into(),
-                ));
-            }
         }
     }
     drop(btx);
@@ -267,6 +341,27 @@ fn check_loop(c: Checker) -> Result<IngestStats, IngestError> {
         *s = ingest.stats().clone();
     }
     Ok(ingest.stats().clone())
+}
+
+/// Hand what is pending (samples, events, queue places, acknowledgements) to the writer.
+fn send_batch(
+    ingest: &mut Ingest,
+    btx: &mpsc::SyncSender<Batch>,
+    permits: &mut u32,
+    acks: &mut Vec<Ack>,
+) -> Result<(), IngestError> {
+    if ingest.pending_len() == 0 && !ingest.has_events() && acks.is_empty() && *permits == 0 {
+        return Ok(());
+    }
+    let (samples, events) = ingest.take_pending();
+    let batch = Batch {
+        samples,
+        events,
+        permits: std::mem::take(permits),
+        acks: std::mem::take(acks),
+    };
+    btx.send(batch)
+        .map_err(|_| IngestError::WriterGone("store writer thread stopped".into()))
 }
 
 fn write_loop(

@@ -1,5 +1,6 @@
 //! The Modbus collection agent: register maps (templates), request planning, polling.
 
+pub mod lateness;
 pub mod plan;
 pub mod point;
 pub mod poll;

@@ -9,6 +9,7 @@
 //! counted by kind, and after `stale_after_polls` failures in a row a `device_unreachable`
 //! event opens, closed when the device answers again.
 
+use super::lateness::Lateness;
 use super::plan::{PlanOptions, ReadRequest, is_bit_table, plan};
 use super::point::{PointValue, StatusEffect, decode_point, status_effect};
 use crate::config::modbus::{Device, PollClass, RegisterKind, Template, Transport};
@@ -20,6 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_modbus::client::{Context, Reader};
 use tokio_modbus::prelude::*;
+
+mod probe;
+pub use probe::{Probe, read_once};
 
 /// How a request failed; kept apart all the way to logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +78,8 @@ pub struct DeviceStatus {
     pub points: u64,
     /// Errors by kind: timeout, exception, transport, decode.
     pub errors: std::collections::BTreeMap<String, u64>,
+    /// How late polls started against their schedule (the first poll after start excluded).
+    pub poll_lateness: Lateness,
 }
 
 /// Shared status of every device, for the CLI summary and the web page.
@@ -90,6 +96,10 @@ struct DevicePoller {
     backoff: Duration,
     board_index: usize,
     open_event: Option<(String, TimestampMs)>,
+    /// Whether the device has been polled since start (the first poll has no schedule to miss).
+    polled: bool,
+    /// Lateness of the poll under way, handed to the status board with its results.
+    lateness: Option<Duration>,
 }
 
 /// A connection shared by the devices behind it.
@@ -112,6 +122,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 impl Link {
     /// Group devices into links: each TCP device is a link of its own; RTU devices on the same
     /// serial port, and RTU-over-TCP devices behind the same gateway, share one.
+    ///
+    /// First polls are spread evenly over the first interval (at most one second), device by
+    /// device, so a thousand devices with the same interval do not all poll at the same instant
+    /// every second: that burst would make the last ones late and load gateways unevenly.
     pub fn build(
         devices: &[Device],
         templates: &std::collections::BTreeMap<String, Template>,
@@ -120,7 +134,8 @@ impl Link {
     ) -> Vec<Link> {
         let mut links: Vec<Link> = Vec::new();
         let start = Instant::now();
-        for d in devices {
+        let n = devices.len().max(1) as u32;
+        for (k, d) in devices.iter().enumerate() {
             let Some(t) = templates.get(&d.template) else {
                 tracing::error!(device = %d.id, template = %d.template, "template not loaded; device skipped (run check-config)");
                 continue;
@@ -143,12 +158,14 @@ impl Link {
                 requests: plan(&t.points, opts),
                 template: Arc::new(t.clone()),
                 device: d.clone(),
-                next_fast: start,
-                next_slow: start,
+                next_fast: start + stagger(d.poll_ms, k as u32, n),
+                next_slow: start + stagger(d.slow_poll_ms, k as u32, n),
                 backoff_until: None,
                 backoff: Duration::from_secs(1),
                 board_index,
                 open_event: None,
+                polled: false,
+                lateness: None,
             };
             let shared = d.transport != Transport::Tcp;
             match links
@@ -300,6 +317,13 @@ impl Link {
             // this poll finished, so slow answers do not drift the schedule.
             let now = Instant::now();
             let d = &mut self.devices[i];
+            let scheduled = match (due_fast, due_slow) {
+                (true, true) => d.next_fast.min(d.next_slow),
+                (true, false) => d.next_fast,
+                _ => d.next_slow,
+            };
+            d.lateness = d.polled.then(|| now.saturating_duration_since(scheduled));
+            d.polled = true;
             if due_fast {
                 d.next_fast = next_tick(d.next_fast, fast, now);
             }
@@ -457,6 +481,9 @@ impl Link {
             let st = &mut board[d.board_index];
             st.polls += 1;
             st.points += ok_points;
+            if let Some(late) = d.lateness.take() {
+                st.poll_lateness.record(late);
+            }
             for e in &errors {
                 *st.errors.entry(e.kind().to_string()).or_default() += 1;
             }
@@ -527,34 +554,6 @@ impl Link {
     }
 }
 
-/// Read and decode one point once (commissioning: `heatkpi modbus read`).
-pub async fn read_once(
-    device: &Device,
-    point: &crate::config::modbus::PointDef,
-) -> Result<(Raw, PointValue), PollError> {
-    let mut link = Link {
-        transport: device.transport,
-        address: device.address.clone(),
-        baud: device.baud.unwrap_or(9600),
-        devices: Vec::new(),
-        ctx: None,
-        ingest: None,
-        board: StatusBoard::default(),
-    };
-    let timeout = Duration::from_millis(device.timeout_ms.max(1));
-    link.connect(device.unit_id, timeout).await?;
-    let req = ReadRequest {
-        register: point.register,
-        class: point.poll,
-        start: point.address,
-        count: super::plan::point_len(point),
-        points: vec![0],
-    };
-    let raw = link.read(device.unit_id, &req, timeout).await?;
-    let value = decode_point(point, raw.slice(&req, point)).map_err(PollError::Decode)?;
-    Ok((raw, value))
-}
-
 impl std::fmt::Display for Raw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -568,6 +567,16 @@ impl std::fmt::Display for Raw {
             }
         }
     }
+}
+
+/// Offset of the `k`-th of `n` devices' first poll: an even share of its interval, capped at
+/// one second so that slowly polled devices still answer soon after start, and rounded down
+/// to 10 ms slots: devices sharing a slot poll on one timer wake-up, so a thousand devices
+/// wake the runtime 100 times a second rather than 1,000.
+fn stagger(interval_ms: u64, k: u32, n: u32) -> Duration {
+    const SLOT_MS: u64 = 10;
+    let ms = interval_ms.clamp(1, 1000) * u64::from(k) / u64::from(n.max(1));
+    Duration::from_millis(ms / SLOT_MS * SLOT_MS)
 }
 
 /// The next schedule tick after `now`, skipping missed ticks instead of bursting.
@@ -612,6 +621,22 @@ impl Raw {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_polls_are_spread_over_at_most_a_second() {
+        // 1 s interval, 1,000 devices: device k starts k ms after the first, rounded down to
+        // 10 ms slots (devices 250–259 share the 250 ms slot; 999 is in the 990 ms one).
+        assert_eq!(stagger(1000, 0, 1000), Duration::ZERO);
+        assert_eq!(stagger(1000, 250, 1000), Duration::from_millis(250));
+        assert_eq!(stagger(1000, 259, 1000), Duration::from_millis(250));
+        assert_eq!(stagger(1000, 999, 1000), Duration::from_millis(990));
+        // 200 ms interval, 4 devices: 0, 50, 100, 150 ms.
+        assert_eq!(stagger(200, 3, 4), Duration::from_millis(150));
+        // 60 s interval: spread over the first second only (3rd of 4: 750 ms, not 45 s).
+        assert_eq!(stagger(60_000, 3, 4), Duration::from_millis(750));
+        // 3 devices at 1 s: 333.3 ms → 330 ms, 666.7 ms → 660 ms.
+        assert_eq!(stagger(1000, 2, 3), Duration::from_millis(660));
+    }
 
     #[test]
     fn ticks_keep_cadence_and_skip_missed() {
