@@ -260,7 +260,8 @@ async fn gateway(g: Gateway) -> std::net::SocketAddr {
 fn agent_config(dir: &Path, gateways: &[std::net::SocketAddr], devices: usize, per: usize) {
     std::fs::create_dir_all(dir.join("templates")).unwrap();
     std::fs::write(dir.join("templates/bench20.toml"), TEMPLATE).unwrap();
-    let mut toml = String::from("[store]\npath = \"agent.db\"\n");
+    // A collection-only gateway PC: a small writer cache (see `[store] cache_mib`).
+    let mut toml = String::from("[store]\npath = \"agent.db\"\ncache_mib = 16\n");
     for n in 0..devices {
         let (g, unit) = (n / per, n % per + 1);
         toml.push_str(&format!(

@@ -191,7 +191,7 @@ fn a_bad_environment_override_names_its_variable() {
     let text = std::fs::read_to_string(repo().join("config/example.toml")).unwrap();
     let err = config::load_str(&text, "example.toml", &repo().join("config")).unwrap_err();
     let expected = "\
-environment variable HEATKPI__STORE__RETENTION_DAYS: store.retention_days: unknown key `retention_days`; accepted keys: `backend`, `path`, `raw_retention_days`, `influx`, `synchronous`";
+environment variable HEATKPI__STORE__RETENTION_DAYS: store.retention_days: unknown key `retention_days`; accepted keys: `backend`, `path`, `raw_retention_days`, `influx`, `synchronous`, `cache_mib`";
     assert_eq!(err.to_string(), expected);
     // Once the unknown key is gone, the zone is checked and blamed on its variable.
     drop(_days);

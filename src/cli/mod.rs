@@ -257,6 +257,7 @@ pub(crate) fn open_store(
             }
             let options = crate::store::sqlite::SqliteOptions {
                 durable: cfg.synchronous == crate::config::Synchronous::Full,
+                cache_mib: cfg.cache_mib,
                 ..Default::default()
             };
             let store = crate::store::sqlite::SqliteStore::open_with(&path, options)?;

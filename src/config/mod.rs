@@ -156,6 +156,15 @@ pub struct StoreConfig {
     /// When a write to the SQLite file counts as done (see [`Synchronous`]).
     #[serde(default)]
     pub synchronous: Synchronous,
+    /// Page cache of the SQLite writer, MiB. 64 keeps the newest pages of about 1,000 series
+    /// and their hourly rollups in memory during bulk backfills; a collection-only gateway PC
+    /// (`heatkpi agent`) does well with 8–16.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u32,
+}
+
+fn default_cache_mib() -> u32 {
+    64
 }
 
 /// How far a committed SQLite write survives: the `synchronous` setting of the writer.
@@ -181,6 +190,7 @@ impl Default for StoreConfig {
             raw_retention_days: default_retention(),
             influx: None,
             synchronous: Synchronous::default(),
+            cache_mib: default_cache_mib(),
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct SqliteOptions {
     /// survives a power cut. `false` is `synchronous = NORMAL`: in WAL mode a power cut may
     /// roll back the last commits, a process crash loses nothing.
     pub durable: bool,
+    /// Page cache of the writing connection, MiB.
+    pub cache_mib: u32,
 }
 
 impl Default for SqliteOptions {
@@ -107,6 +109,7 @@ impl Default for SqliteOptions {
             head_flush_rows: 1 << 20,
             head_max_age: Duration::from_secs(600),
             durable: true,
+            cache_mib: 64,
         }
     }
 }
@@ -144,7 +147,7 @@ impl SqliteStore {
             source,
         };
         let mut conn = Connection::open(&path).map_err(err)?;
-        schema::configure_writer(&conn, options.durable).map_err(err)?;
+        schema::configure_writer(&conn, options.durable, options.cache_mib).map_err(err)?;
         schema::create(&mut conn).map_err(|e| match e {
             schema::SchemaError::Sqlite(source) => err(source),
             schema::SchemaError::Newer(v) => StoreError::Data(format!(

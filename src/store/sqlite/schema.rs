@@ -109,7 +109,11 @@ pub(super) const RETENTION_KEY: &str = "retention_before";
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
 /// Settings of the single writing connection.
-pub(super) fn configure_writer(conn: &Connection, durable: bool) -> rusqlite::Result<()> {
+pub(super) fn configure_writer(
+    conn: &Connection,
+    durable: bool,
+    cache_mib: u32,
+) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
     // Must precede the first table and WAL mode; ignored on an existing file. Measured with
     // benches/store.rs (1,000 series): 16 KiB pages cost 15–25 % less writer CPU than 4 KiB
@@ -120,8 +124,9 @@ pub(super) fn configure_writer(conn: &Connection, durable: bool) -> rusqlite::Re
     // loses at most the last transactions on power loss, never consistency.
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     // Moving the head appends to the last leaf of every series at once (1,000 series = 1,000
-    // hot leaves plus their rollup leaves); the default 2 MiB cache would evict them.
-    conn.pragma_update(None, "cache_size", -65_536)?;
+    // hot leaves plus their rollup leaves); the default 2 MiB cache would evict them. 64 MiB
+    // by default (SqliteOptions); a negative cache_size is in KiB.
+    conn.pragma_update(None, "cache_size", -(i64::from(cache_mib.max(1)) * 1024))?;
     // Checkpoints run on their own thread (see checkpoint.rs); give the WAL file back after.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
