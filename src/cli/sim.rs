@@ -141,13 +141,14 @@ fn demo_collection(
     Ok(l)
 }
 
-fn amr_line(s: &AmrStats) -> String {
+/// The gateway's counts in one line; `stopped` for the last one.
+fn amr_line(s: &AmrStats, stopped: bool) -> String {
     format!(
         "amr gateway: {}, {} meters, {} telegrams published, {} dropped (broker down {}, queue full {}), {} readings of silent meters",
-        if s.connected {
-            "connected"
-        } else {
-            "not connected"
+        match (stopped, s.connected) {
+            (true, _) => "stopped",
+            (false, true) => "connected",
+            (false, false) => "not connected",
         },
         s.meters,
         s.published,
@@ -260,7 +261,7 @@ pub(super) fn simulate(config: &Path, a: SimulateArgs) -> Result<ExitCode, Failu
         }
         until_stopped(limit).await;
         if let Some(st) = handle.shutdown().await {
-            println!("{}", amr_line(&st));
+            println!("{}", amr_line(&st, true));
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -348,7 +349,7 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
                 tick.tick().await;
                 println!("{}", svc.summary());
                 if let Some(st) = sim.amr_stats() {
-                    println!("{}", amr_line(&st));
+                    println!("{}", amr_line(&st, false));
                 }
                 println!("{}", super::evaluate::live_summary(&loaded, &*store));
             }
@@ -361,7 +362,7 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
         println!("{}", svc.summary());
         let stats = svc.stop().await?;
         if let Some(st) = sim.shutdown().await {
-            println!("{}", amr_line(&st));
+            println!("{}", amr_line(&st, true));
         }
         println!("{}", super::evaluate::live_summary(&loaded, &*store));
         println!("demo stopped: {} samples stored, {} rejected", stats.written, stats.rejected_total());

@@ -255,7 +255,7 @@ pub(crate) fn check(c: &mut Checker<'_>, s: &Settings) {
 
 fn interval(c: &mut Checker<'_>, path: &KeyPath, sim: &SimulatorConfig, m: &SimMqttConfig) {
     let step = sim.step_s.max(1);
-    if m.interval_s == 0 || m.interval_s % step != 0 {
+    if m.interval_s == 0 || !m.interval_s.is_multiple_of(step) {
         let suggest = (m.interval_s / step).max(1) * step;
         c.report(
             &path.key("interval_s"),
