@@ -43,14 +43,23 @@ pub(super) fn run(config: &Path, cmd: MqttCommand) -> Result<ExitCode, Failure> 
         count: a.count,
         duration,
     };
+    // With no [mqtt] broker, the simulator's AMR gateway (if configured) is what there is
+    // to tap, read with the mapping the demo uses.
+    let mut mqtt = loaded.settings.mqtt.clone();
+    if let Some(g) = loaded
+        .settings
+        .simulator
+        .as_ref()
+        .and_then(|s| s.mqtt.as_ref())
+        && mqtt.brokers.is_empty()
+    {
+        mqtt = super::sim::with_gateway(&mqtt, g, &g.client_id(), None)?;
+    }
     let rt = runtime_rt()?;
     let seen = rt
-        .block_on(crate::collect::mqtt::tap(
-            &loaded.settings.mqtt,
-            &a.filter,
-            &opts,
-            |line| println!("{line}"),
-        ))
+        .block_on(crate::collect::mqtt::tap(&mqtt, &a.filter, &opts, |line| {
+            println!("{line}")
+        }))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     eprintln!("{seen} messages");
     Ok(ExitCode::SUCCESS)

@@ -1,10 +1,17 @@
 //! `heatkpi simulate` (the simulated utility: live over Modbus TCP, or months of history at
 //! once) and `heatkpi demo` (simulator + collection + store + evaluation on `config/demo.toml`).
+//!
+//! With `[simulator.mqtt]`, the simulator's AMR gateway publishes the selected substations'
+//! meters to that broker, and `demo` reads those meters over MQTT (a `wmbusmeters`
+//! subscription on the same broker) instead of polling them over Modbus.
 
 use super::runtime::{Service, parse_duration, until_stopped};
 use super::{Failure, load_config, open_store, runtime_rt};
+use crate::config::Loaded;
+use crate::config::mqtt::MqttConfig;
+use crate::config::sim_mqtt::SimMqttConfig;
 use crate::ingest::Ingest;
-use crate::sim::{self, HistoryOptions, ServeOptions};
+use crate::sim::{self, AmrMeter, AmrStats, HistoryOptions, ServeOptions};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,6 +94,90 @@ fn backfill_month_to_date(
     Ok(())
 }
 
+/// The `[mqtt]` section with a collector of the simulator's AMR telegrams added: the broker of
+/// `[simulator.mqtt]` under `client_id`, and a `wmbusmeters` subscription on its topics.
+/// Subscriptions of a single configured broker that do not name it are given its id, since
+/// with two brokers each must say which it uses.
+pub(super) fn with_gateway(
+    mqtt: &MqttConfig,
+    gateway: &SimMqttConfig,
+    client_id: &str,
+    expected_interval_s: Option<u64>,
+) -> Result<MqttConfig, Failure> {
+    let (broker, mut sub) = sim::mqtt::collector(gateway, client_id, expected_interval_s)?;
+    let mut out = mqtt.clone();
+    if !out.brokers.is_empty() {
+        if let [only] = out.brokers.as_slice() {
+            let id = only.id.clone();
+            for s in &mut out.subscriptions {
+                s.broker.get_or_insert_with(|| id.clone());
+            }
+        }
+        sub.broker = Some(broker.id.clone());
+    }
+    out.brokers.push(broker);
+    out.subscriptions.push(sub);
+    Ok(out)
+}
+
+/// The demo's collection: the AMR meters read over MQTT from the gateway's broker and no
+/// longer polled over Modbus; everything else as configured.
+fn demo_collection(
+    loaded: &Loaded,
+    gateway: &SimMqttConfig,
+    meters: &[AmrMeter],
+    speed: f64,
+) -> Result<Loaded, Failure> {
+    let mut l = loaded.clone();
+    l.settings
+        .modbus
+        .devices
+        .retain(|d| !meters.iter().any(|m| m.asset == d.asset));
+    // A data gap once three telegrams in a row are missing (wall-clock seconds).
+    let expected = (speed > 0.0)
+        .then(|| ((3.0 * f64::from(gateway.interval_s) / speed).ceil() as u64).max(10));
+    let client_id = format!("heatkpi-demo-{}", crate::config::mqtt::hostname());
+    l.settings.mqtt = with_gateway(&l.settings.mqtt, gateway, &client_id, expected)?;
+    Ok(l)
+}
+
+/// The gateway's counts in one line; `stopped` for the last one.
+fn amr_line(s: &AmrStats, stopped: bool) -> String {
+    format!(
+        "amr gateway: {}, {} meters, {} telegrams published, {} dropped (broker down {}, queue full {}), {} readings of silent meters",
+        match (stopped, s.connected) {
+            (true, _) => "stopped",
+            (false, true) => "connected",
+            (false, false) => "not connected",
+        },
+        s.meters,
+        s.published,
+        s.dropped(),
+        s.dropped_broker_down,
+        s.dropped_queue_full,
+        s.silent
+    )
+}
+
+fn print_gateway(gateway: &SimMqttConfig, stats: &AmrStats, speed: f64, indent: &str) {
+    let every = if speed > 0.0 && speed != 1.0 {
+        format!(
+            " ({:.1} s at {speed}×)",
+            f64::from(gateway.interval_s) / speed
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "{indent}AMR gateway: {} substation meters publish wmbusmeters telegrams to {}:{} on {}/<substation>, every {} simulated s{every}",
+        stats.meters,
+        gateway.host,
+        gateway.broker().port(),
+        gateway.topic_prefix,
+        gateway.interval_s,
+    );
+}
+
 fn month_arg(s: &str) -> Result<(i32, u32), Failure> {
     let bad = || {
         Failure::Input(format!(
@@ -157,8 +248,21 @@ pub(super) fn simulate(config: &Path, a: SimulateArgs) -> Result<ExitCode, Failu
                 handle.devices().len()
             );
         }
+        let gateway = loaded
+            .settings
+            .simulator
+            .as_ref()
+            .and_then(|s| s.mqtt.as_ref());
+        let speed = a
+            .speed
+            .unwrap_or_else(|| loaded.settings.simulator.as_ref().map_or(1.0, |s| s.speed));
+        if let (Some(g), Some(st)) = (gateway, handle.amr_stats()) {
+            print_gateway(g, &st, speed, "");
+        }
         until_stopped(limit).await;
-        handle.shutdown().await;
+        if let Some(st) = handle.shutdown().await {
+            println!("{}", amr_line(&st, true));
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -197,7 +301,12 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
             ..Default::default()
         };
         let sim = sim::serve(&loaded.settings, &loaded.templates, opts).await?;
-        let svc = Service::start(&loaded, store.clone())?;
+        let gateway = loaded.settings.simulator.as_ref().and_then(|s| s.mqtt.clone());
+        let collect = match &gateway {
+            Some(g) => demo_collection(&loaded, g, &sim.amr_meters(), a.speed)?,
+            None => loaded.clone(),
+        };
+        let svc = Service::start(&collect, store.clone())?;
         let engine = super::evaluate::spawn_live(&loaded, store.clone());
         println!("heatkpi demo on {}", path.display());
         for addr in sim.listen_addrs() {
@@ -207,10 +316,24 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
                 a.speed
             );
         }
+        if let (Some(g), Some(st)) = (&gateway, sim.amr_stats()) {
+            print_gateway(g, &st, a.speed, "  ");
+        }
         println!(
             "  collection: {} Modbus devices polled over loopback into the ingest path",
-            loaded.settings.modbus.devices.len()
+            collect.settings.modbus.devices.len()
         );
+        if let Some(g) = &gateway {
+            println!(
+                "  collection: {} meters read over MQTT from {}:{} (subscription `simulated-amr`, format wmbusmeters); raw telegrams: mosquitto_sub -h {} -p {} -t '{}/#' -v",
+                sim.amr_meters().len(),
+                g.host,
+                g.broker().port(),
+                g.host,
+                g.broker().port(),
+                g.topic_prefix
+            );
+        }
         println!("  store: {}", loaded.dir.join(&loaded.settings.store.path).display());
         println!("  evaluation: live KPIs every minute (`heatkpi -c {} evaluate --period <month>` for a closed month)", path.display());
         println!(
@@ -225,6 +348,9 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
             loop {
                 tick.tick().await;
                 println!("{}", svc.summary());
+                if let Some(st) = sim.amr_stats() {
+                    println!("{}", amr_line(&st, false));
+                }
                 println!("{}", super::evaluate::live_summary(&loaded, &*store));
             }
         };
@@ -235,7 +361,9 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
         engine.abort();
         println!("{}", svc.summary());
         let stats = svc.stop().await?;
-        sim.shutdown().await;
+        if let Some(st) = sim.shutdown().await {
+            println!("{}", amr_line(&st, true));
+        }
         println!("{}", super::evaluate::live_summary(&loaded, &*store));
         println!("demo stopped: {} samples stored, {} rejected", stats.written, stats.rejected_total());
         Ok(ExitCode::SUCCESS)

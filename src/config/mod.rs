@@ -22,6 +22,7 @@ mod problem;
 mod secret;
 mod semantic;
 pub mod sim;
+pub mod sim_mqtt;
 mod structure;
 
 pub use load::{ENV_PREFIX, ENV_SEPARATOR, Loaded, check_file, load, load_str, render, validate};

@@ -122,6 +122,7 @@ pub(crate) fn check(
     thresholds(&mut c, s);
     kpi(&mut c, s);
     super::influx::check(&mut c, s);
+    super::sim_mqtt::check(&mut c, s);
     for (i, m) in s.meters.iter().enumerate() {
         if let Some(class) = m.meter_class {
             c.meter_class(&ctx.elem("meter", i).key("meter_class"), class);

@@ -55,6 +55,10 @@ pub struct SimulatorConfig {
     /// Physical parameters of the simulated utility.
     #[serde(default)]
     pub physics: PhysicsConfig,
+    /// The AMR gateway: publish the selected substations' heat-meter telegrams to an MQTT
+    /// broker (`[simulator.mqtt]`). Without it nothing is published.
+    #[serde(default)]
+    pub mqtt: Option<super::sim_mqtt::SimMqttConfig>,
 }
 
 impl Default for SimulatorConfig {
@@ -71,6 +75,7 @@ impl Default for SimulatorConfig {
             disable: Vec::new(),
             events: Vec::new(),
             physics: PhysicsConfig::default(),
+            mqtt: None,
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct SimDevice {
     pub faults: DeviceFaults,
     /// Counter wrap-arounds seen at the last update: (point index).
     pub wrapped: Vec<usize>,
+    /// Meters exchanged so far (a new meter has a new serial number).
+    pub replacements: u32,
 }
 
 fn template_for(u: &Utility, a: AssetRef) -> &'static str {
@@ -148,14 +150,15 @@ fn template_for(u: &Utility, a: AssetRef) -> &'static str {
     }
 }
 
-/// Build the devices: every configured device whose asset is simulated, plus (when
-/// `synthesize`) one device per simulated asset that has none, with the built-in template for
-/// its kind. Devices are ordered configured first, then synthetic by asset id.
+/// Build the devices: every configured device whose asset is simulated, plus one device
+/// for each simulated asset that has none and for which `synthesize(id, asset)` is true, with
+/// the built-in template for its kind. Devices are ordered configured first, then synthetic
+/// by asset id. Synthetic devices have no address: they are not served over Modbus.
 pub fn build(
     settings: &Settings,
     templates: &BTreeMap<String, Template>,
     u: &Utility,
-    synthesize: bool,
+    synthesize: &dyn Fn(&str, AssetRef) -> bool,
 ) -> Result<Vec<SimDevice>, SimError> {
     let mut out = Vec::new();
     for d in &settings.modbus.devices {
@@ -179,21 +182,21 @@ pub fn build(
             (&d.address, d.unit_id),
         )?);
     }
-    if synthesize {
-        let mut missing: Vec<(&String, &AssetRef)> = u
-            .assets
-            .iter()
-            .filter(|(id, _)| !settings.modbus.devices.iter().any(|d| &d.asset == *id))
-            .collect();
-        missing.sort_by(|a, b| a.0.cmp(b.0));
-        for (id, &a) in missing {
-            let name = template_for(u, a);
-            let t = templates.get(name).ok_or_else(|| SimError::Template {
-                device: format!("{id}-sim"),
-                template: name.to_string(),
-            })?;
-            out.push(device(&format!("{id}-sim"), id, a, name, t, u, ("", 0))?);
-        }
+    let mut missing: Vec<(&String, &AssetRef)> = u
+        .assets
+        .iter()
+        .filter(|(id, a)| {
+            !settings.modbus.devices.iter().any(|d| &d.asset == *id) && synthesize(id, **a)
+        })
+        .collect();
+    missing.sort_by(|a, b| a.0.cmp(b.0));
+    for (id, &a) in missing {
+        let name = template_for(u, a);
+        let t = templates.get(name).ok_or_else(|| SimError::Template {
+            device: format!("{id}-sim"),
+            template: name.to_string(),
+        })?;
+        out.push(device(&format!("{id}-sim"), id, a, name, t, u, ("", 0))?);
     }
     Ok(out)
 }
@@ -261,6 +264,7 @@ fn device(
         points,
         faults: DeviceFaults::default(),
         wrapped: Vec::new(),
+        replacements: 0,
     })
 }
 
@@ -378,6 +382,7 @@ impl SimDevice {
     /// A new meter on line: its energy register reads `energy_reading` (device unit) and the
     /// other counters start in the same proportion to it as the old meter's did.
     pub fn replace_meter(&mut self, energy_reading: f64) {
+        self.replacements += 1;
         let old_energy = self
             .points
             .iter()

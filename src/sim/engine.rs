@@ -36,6 +36,9 @@ pub struct SimSetup {
     pub substations: Option<usize>,
     /// Add synthetic devices for simulated assets without a configured device.
     pub synthesize: bool,
+    /// Add synthetic meters for the substations `[simulator.mqtt]` selects that have no
+    /// configured device (the AMR gateway reads them).
+    pub amr_meters: bool,
     /// Local months the built-in scenario is laid out for, from the start's month.
     pub months: u32,
 }
@@ -73,7 +76,12 @@ impl Simulation {
         let sim_cfg = settings.simulator.clone().unwrap_or_default();
         let dt = f64::from(setup.step_s);
         let mut utility = Utility::build(settings, &sim_cfg, setup.substations, setup.seed, dt)?;
-        let mut devices = devices::build(settings, templates, &utility, setup.synthesize)?;
+        let amr = sim_cfg.mqtt.as_ref().filter(|_| setup.amr_meters);
+        let want = |id: &str, a: AssetRef| {
+            setup.synthesize
+                || matches!(a, AssetRef::Substation(_)) && amr.is_some_and(|m| m.selects(id))
+        };
+        let mut devices = devices::build(settings, templates, &utility, &want)?;
         let mut topo = utility.topology();
         topo.devices = devices
             .iter()

@@ -141,6 +141,7 @@ pub fn history(
         start_ms: range.start,
         substations: opts.substations,
         synthesize: true,
+        amr_meters: false,
         months: opts.months.max(1),
     };
     let mut sim = Simulation::new(settings, templates, &setup)?;

@@ -12,14 +12,20 @@
 //! and [`serve`] (a tokio Modbus TCP server on a simulated clock). Deterministic for a seed: the
 //! generator is our own ([`rng`]), and every simulated object draws from its own stream.
 //!
-//! Not here: MQTT/AMR publishing (not implemented), and nothing reads the store or computes KPIs.
+//! With `[simulator.mqtt]`, [`serve`] also runs an AMR gateway ([`mqtt`]): the selected
+//! substations' heat meters publish wmbusmeters-style JSON telegrams ([`amr`]) to a broker on
+//! the simulated clock.
+//!
+//! Not here: nothing reads the store or computes KPIs.
 
+pub mod amr;
 mod cems;
 mod devices;
 mod engine;
 mod event_truth;
 mod faults;
 mod history;
+pub mod mqtt;
 mod network;
 mod plant;
 mod recorder;
@@ -35,6 +41,7 @@ mod water;
 mod weather;
 
 pub use history::{HistoryOptions, HistoryReport, history, write_truth};
+pub use mqtt::{AmrMeter, AmrStats};
 pub use server::{DeviceInfo, PointValue, ServeOptions, SimHandle, serve};
 pub use sink::{Batch, Fnv64, HashSink, Reading, ReadingSink, SeriesRules, SinkError, VecSink};
 pub use truth::*;

@@ -5,11 +5,16 @@
 //! (gateway target device failed to respond). A device in a `no_response` fault gets no answer
 //! at all, so the client times out; an `exception` fault answers with its code. Images are
 //! rebuilt after every simulation step; reads never wait for the simulation.
+//!
+//! With `[simulator.mqtt]`, the same steps feed the simulated AMR gateway ([`super::mqtt`]):
+//! the selected substations' meters publish telegrams on the simulated clock. Meters that exist
+//! only for the gateway (no `[[modbus.device]]`) are not served over Modbus.
 
 use super::SimError;
 use super::engine::{SimSetup, Simulation};
 use super::event_truth::events_truth;
 use super::faults::Silence;
+use super::mqtt::{AmrMeter, AmrStats, Feed, Publisher};
 use super::registers::Image;
 use super::truth::EventTruth;
 use crate::config::Settings;
@@ -81,9 +86,19 @@ struct Shared {
     images: RwLock<Vec<Image>>,
     /// Per listener: unit id → device index.
     units: Vec<HashMap<u8, usize>>,
+    /// The AMR gateway's side of the simulation, when `[simulator.mqtt]` is configured.
+    amr: Option<Feed>,
 }
 
 impl Shared {
+    /// One simulation step, and the telegrams due at its instant.
+    fn step(&self, sim: &mut Simulation) {
+        sim.advance();
+        if let Some(amr) = &self.amr {
+            amr.after_step(sim);
+        }
+    }
+
     fn refresh(&self, sim: &Simulation) {
         let mut images = self.images.write().unwrap_or_else(|p| p.into_inner());
         for (img, d) in images.iter_mut().zip(&sim.devices) {
@@ -102,6 +117,7 @@ pub struct SimHandle {
     listeners: Vec<SocketAddr>,
     devices: BTreeMap<String, DeviceInfo>,
     tasks: Vec<JoinHandle<()>>,
+    publisher: Option<Publisher>,
 }
 
 #[derive(Clone)]
@@ -161,7 +177,8 @@ impl Service {
 }
 
 /// Start the simulated utility of `settings` and serve every configured device whose asset is
-/// simulated over Modbus TCP, with register maps from `templates`.
+/// simulated over Modbus TCP, with register maps from `templates`; with `[simulator.mqtt]`,
+/// also publish the selected substations' meter telegrams to its broker.
 pub async fn serve(
     settings: &Settings,
     templates: &BTreeMap<String, Template>,
@@ -194,6 +211,7 @@ pub async fn serve(
         start_ms: anchor.min(start),
         substations: None,
         synthesize: false,
+        amr_meters: true,
         months: super::engine::SCENARIO_MONTHS,
     };
     let mut sim = Simulation::new(settings, templates, &setup)?;
@@ -201,7 +219,16 @@ pub async fn serve(
     while sim.ts + step_ms <= start {
         sim.advance();
     }
-    if sim.devices.is_empty() {
+    let (amr, publisher) = match &cfg.mqtt {
+        Some(m) => {
+            let (feed, publisher) = super::mqtt::start(m, &sim, setup.seed, step_ms)?;
+            (Some(feed), Some(publisher))
+        }
+        None => (None, None),
+    };
+    // Meters made up for the AMR gateway have no address: they are not on Modbus.
+    let served = |d: &&super::devices::SimDevice| !d.address.is_empty();
+    if !sim.devices.iter().any(|d| served(&d)) && amr.is_none() {
         return Err(SimError::Config(
             "no [[modbus.device]] refers to a simulated asset; nothing to serve".into(),
         ));
@@ -209,7 +236,7 @@ pub async fn serve(
     // Group devices by listener address.
     let listen = opts.listen.map(|a| a.to_string()).or(cfg.listen.clone());
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, d) in sim.devices.iter().enumerate() {
+    for (i, d) in sim.devices.iter().enumerate().filter(|(_, d)| served(d)) {
         let addr = listen.clone().unwrap_or_else(|| d.address.clone());
         match groups.iter_mut().find(|g| g.0 == addr) {
             Some(g) => g.1.push(i),
@@ -259,6 +286,7 @@ pub async fn serve(
         sim: Mutex::new(sim),
         images: RwLock::new(images),
         units,
+        amr,
     });
     shared.refresh(&shared.lock());
     let mut tasks = Vec::new();
@@ -296,6 +324,7 @@ pub async fn serve(
         listeners,
         devices,
         tasks,
+        publisher,
     })
 }
 
@@ -318,7 +347,7 @@ async fn run_clock(shared: Arc<Shared>, speed: f64, step_ms: i64) {
         }
         let mut sim = shared.lock();
         while done < due {
-            sim.advance();
+            shared.step(&mut sim);
             done += 1;
         }
         shared.refresh(&sim);
@@ -350,7 +379,7 @@ impl SimHandle {
     pub fn advance(&self, steps: u32) {
         let mut sim = self.shared.lock();
         for _ in 0..steps {
-            sim.advance();
+            self.shared.step(&mut sim);
         }
         self.shared.refresh(&sim);
     }
@@ -388,13 +417,32 @@ impl SimHandle {
         events_truth(&sim, sim.utility.tz, TimestampMs::MAX).0
     }
 
-    /// Stop the listeners and the clock.
-    pub async fn shutdown(self) {
+    /// The meters reporting over AMR (`[simulator.mqtt]`), in substation order.
+    pub fn amr_meters(&self) -> Vec<AmrMeter> {
+        self.shared
+            .amr
+            .as_ref()
+            .map(|f| f.meters().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The AMR gateway's counts, when `[simulator.mqtt]` is configured.
+    pub fn amr_stats(&self) -> Option<AmrStats> {
+        self.shared.amr.as_ref().map(Feed::stats)
+    }
+
+    /// Stop the clock and the listeners; the AMR gateway sends what it has queued and
+    /// disconnects. Returns the gateway's final counts.
+    pub async fn shutdown(self) -> Option<AmrStats> {
         for t in &self.tasks {
             t.abort();
         }
         for t in self.tasks {
             let _ = t.await;
         }
+        if let (Some(p), Some(feed)) = (self.publisher, &self.shared.amr) {
+            p.finish(feed).await;
+        }
+        self.shared.amr.as_ref().map(Feed::stats)
     }
 }
