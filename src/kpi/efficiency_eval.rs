@@ -199,24 +199,23 @@ fn unit_energy<'a>(
         )),
         _ => None,
     };
-    // Heat-meter error at the period's mean Δθ (or the configured typical one).
-    let dt = match (
-        ctx.inputs.mean(&key(&u.id, Quantity::SupplyTemp), w)?,
-        ctx.inputs.mean(&key(&u.id, Quantity::ReturnTemp), w)?,
-    ) {
-        (Some(f), Some(r)) if f - r > 0.0 => f - r,
-        (Some(f), Some(r)) => {
+    // Heat-meter error at the Δθ the meter measured while it counted heat: the heat-weighted
+    // mean of the hourly Δθ over the hours with heat output (or the configured typical one).
+    // Standstill hours (Δθ ≈ 0, no flow) would shrink the mean and inflate the error band, and
+    // a unit that produced nothing says nothing about swapped sensors.
+    let dt = match heat_weighted_delta_theta(ctx, &u.id, w)? {
+        Some(dt) if dt > 0.0 => dt,
+        Some(dt) => {
             notes.push(Irregularity::not_followed(
                 "domain.md §0.3 (Δθ = θsupply − θreturn ≥ 0)",
                 format!(
-                    "{}: mean Δθ = {:.2} K ≤ 0 (swapped sensors or cooling mode); the heat-meter error uses the typical Δθ",
-                    u.id,
-                    f - r
+                    "{}: mean Δθ = {:.2} K ≤ 0 while heat was produced (swapped sensors or cooling mode); the heat-meter error uses the typical Δθ",
+                    u.id, dt
                 ),
             ));
             cfg.typical_delta_theta_k
         }
-        _ => cfg.typical_delta_theta_k,
+        None => cfg.typical_delta_theta_k,
     };
     let u_heat_pct =
         eff::heat_meter_mpe_pct(u.meter_class, dt, cfg.delta_theta_min_k, cfg.qp_over_q);
@@ -248,6 +247,31 @@ fn unit_energy<'a>(
         notes,
         inputs_json,
     })
+}
+
+/// Σ(Q_h · Δθ_h) / ΣQ_h over the hours of `w` in which `unit`'s heat register advanced and
+/// both temperatures have a mean; `None` without such hours.
+fn heat_weighted_delta_theta(
+    ctx: &EvalContext<'_>,
+    unit: &str,
+    w: Window,
+) -> Result<Option<f64>, EngineError> {
+    let heat = ctx
+        .inputs
+        .hourly_counter(&key(unit, Quantity::HeatEnergy), w)?;
+    let supply = ctx.inputs.hourly(&key(unit, Quantity::SupplyTemp), w)?;
+    let ret = ctx.inputs.hourly(&key(unit, Quantity::ReturnTemp), w)?;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (((_, q), f), r) in heat.iter().zip(&supply).zip(&ret) {
+        let (Some(q), Some(f), Some(r)) = (q, f.tw_mean.or(f.mean), r.tw_mean.or(r.mean)) else {
+            continue;
+        };
+        if *q > 0.0 {
+            num += q * (f - r);
+            den += q;
+        }
+    }
+    Ok((den > 0.0).then(|| num / den))
 }
 
 impl Evaluator for EfficiencyEvaluator {

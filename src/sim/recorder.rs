@@ -559,6 +559,28 @@ impl Recorder {
             }
             days.push(d);
         }
+        let in_month = || {
+            self.hours
+                .iter()
+                .zip(&self.stack_hours[si])
+                .filter(|(w, _)| month.contains(w.start))
+                .map(|(w, h)| ((w.start, w.end), hour_state(h)))
+        };
+        let invalid_hour_runs = HourRunTruth::runs(
+            self.tz,
+            in_month().map(|(w, st)| (w, st == (true, None))),
+            None,
+        );
+        let mut elv_exceedance_runs = Vec::new();
+        for (i, limit) in s.limits.iter().enumerate() {
+            let Some(limit) = *limit else { continue };
+            let above = |st: (bool, Option<[f64; 4]>)| st.1.is_some_and(|v| v[i] > limit);
+            elv_exceedance_runs.extend(HourRunTruth::runs(
+                self.tz,
+                in_month().map(|(w, st)| (w, above(st))),
+                Some(&name(i)),
+            ));
+        }
         let mut limits = BTreeMap::new();
         let mut monthly = BTreeMap::new();
         for (i, (limit, total)) in s.limits.iter().zip(month_sum).enumerate() {
@@ -579,6 +601,8 @@ impl Recorder {
             days,
             exceedance_days: exceed,
             invalid_days,
+            invalid_hour_runs,
+            elv_exceedance_runs,
         }
     }
 }

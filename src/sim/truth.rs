@@ -208,6 +208,70 @@ pub struct StackTruth {
     pub exceedance_days: Vec<ExceedanceTruth>,
     /// Days with more than 3 invalid hours.
     pub invalid_days: Vec<String>,
+    /// Runs of consecutive invalid operating hours, exact to the hour.
+    #[serde(default)]
+    pub invalid_hour_runs: Vec<HourRunTruth>,
+    /// Runs of consecutive valid operating hours whose validated value is above the ELV, per
+    /// pollutant with an ELV, exact to the hour (a non-operating or invalid hour ends a run).
+    #[serde(default)]
+    pub elv_exceedance_runs: Vec<HourRunTruth>,
+}
+
+/// A run of consecutive local hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourRunTruth {
+    /// Pollutant (exceedance runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pollutant: Option<String>,
+    /// Start of the first hour, UTC ms.
+    pub start_ms: i64,
+    /// End of the last hour (exclusive), UTC ms.
+    pub end_ms: i64,
+    /// Start, RFC 3339 local.
+    pub start: String,
+    /// End, RFC 3339 local.
+    pub end: String,
+    /// Hours in the run.
+    pub hours: u32,
+}
+
+impl HourRunTruth {
+    /// The maximal runs of consecutive hours (`(start_ms, end_ms)`, in time order) for which
+    /// `inside` holds; a gap between hours also ends a run.
+    pub fn runs(
+        tz: chrono_tz::Tz,
+        hours: impl IntoIterator<Item = ((i64, i64), bool)>,
+        pollutant: Option<&str>,
+    ) -> Vec<HourRunTruth> {
+        let mut out: Vec<HourRunTruth> = Vec::new();
+        let mut open = false;
+        for ((start, end), inside) in hours {
+            if !inside {
+                open = false;
+                continue;
+            }
+            match out.last_mut() {
+                Some(r) if open && r.end_ms == start => {
+                    r.end_ms = end;
+                    r.hours += 1;
+                }
+                _ => out.push(HourRunTruth {
+                    pollutant: pollutant.map(str::to_string),
+                    start_ms: start,
+                    end_ms: end,
+                    start: String::new(),
+                    end: String::new(),
+                    hours: 1,
+                }),
+            }
+            open = true;
+        }
+        for r in &mut out {
+            r.start = crate::model::time::format_local(tz, r.start_ms);
+            r.end = crate::model::time::format_local(tz, r.end_ms);
+        }
+        out
+    }
 }
 
 /// A stack on one local day.

@@ -148,6 +148,105 @@ fn a_meter_reset_provisional_data_and_an_implausible_value() {
 }
 
 #[test]
+fn the_heat_meter_error_uses_the_delta_theta_of_the_hours_with_heat() {
+    for_each_store(|new_store| {
+        let c = cal();
+        let s = settings();
+        let engine = Engine::plant(&s).unwrap();
+        let oct = c.parse("2026-10").unwrap();
+        let mut ts: Vec<TimestampMs> = c.hours_in(oct.window).iter().map(|h| h.start).collect();
+        ts.push(oct.end());
+        let series = |f: &dyn Fn(usize) -> f64| -> Vec<(TimestampMs, f64)> {
+            ts.iter().enumerate().map(|(i, t)| (*t, f(i))).collect()
+        };
+        let store_box = new_store();
+        let store: &dyn Store = store_box.as_ref();
+        // k1 fires for the first 100 hours (8.1 GJ/h heat, 250 Nm³/h gas), then stands still
+        // (no flow: Δθ −0.01 K) for the other 645 hours of October.
+        put(
+            store,
+            "k1.heat_energy",
+            &series(&|i| 1000.0 + 8.1 * i.min(100) as f64),
+        );
+        put(
+            store,
+            "k1.fuel_volume",
+            &series(&|i| 250.0 * i.min(100) as f64),
+        );
+        put(
+            store,
+            "k1.supply_temp",
+            &series(&|i| if i <= 100 { 80.0 } else { 40.0 }),
+        );
+        put(
+            store,
+            "k1.return_temp",
+            &series(&|i| if i <= 100 { 60.0 } else { 40.01 }),
+        );
+        // k2 never fires: registers flat, the same standstill temperatures.
+        put(store, "k2.heat_energy", &series(&|_| 500.0));
+        put(store, "k2.fuel_mass", &series(&|_| 10.0));
+        put(store, "k2.supply_temp", &series(&|_| 40.0));
+        put(store, "k2.return_temp", &series(&|_| 40.01));
+        let rs = engine
+            .evaluate(&s, store, &oct, Some("ec"), at("2026-11-02"))
+            .unwrap()
+            .results;
+        let k1 = find(&rs, "boiler_efficiency", "k1");
+        // η = 100 × 8.1 / (100 × 250 × 0.036) = 810 / 900 = 90 %.
+        close(k1.value.unwrap(), 90.0, 1e-9);
+        // Hourly heat is the step to each hour's last reading, so hours 1–100 carry 8.1 GJ each,
+        // all at Δθ = 80 − 60 = 20 K; the standstill hours weigh nothing (the plain time mean
+        // would be (101 × 20 − 644 × 0.01) / 745 = 2.70 K).
+        close(
+            k1.details["inputs"]["delta_theta_k"].as_f64().unwrap(),
+            20.0,
+            1e-9,
+        );
+        // Class 2 at Δθ 20 K, Δθmin 3 K, qp/q 2: Ef 2 + 0.02 × 2 = 2.04, Et 0.5 + 3 × 3/20 =
+        // 0.95, Ec 0.5 + 3/20 = 0.65 → 3.64 %; with gas 1.0 % and LHV 0.5 %:
+        // √(3.64² + 1.0² + 0.5²) = 3.807834 % → 90 × (1 ∓ 0.03807834) = 86.572949 … 93.427051
+        let (lo, hi) = k1.uncertainty.unwrap();
+        close(lo, 86.572_949_373, 1e-6);
+        close(hi, 93.427_050_627, 1e-6);
+        // A unit that produced nothing says nothing about its temperature sensors.
+        for r in rs.iter().filter(|r| r.asset == "k1" || r.asset == "k2") {
+            assert!(
+                !r.irregularities.iter().any(|i| i.message.contains("Δθ")),
+                "{} {}: {:?}",
+                r.kpi,
+                r.asset,
+                r.irregularities
+            );
+        }
+
+        // Swapped sensors while k1 fires all month: Δθ = 60 − 80 = −20 K is flagged.
+        let store_box = new_store();
+        let store: &dyn Store = store_box.as_ref();
+        put(store, "k1.heat_energy", &series(&|i| 8.1 * i as f64));
+        put(store, "k1.fuel_volume", &series(&|i| 250.0 * i as f64));
+        put(store, "k1.supply_temp", &series(&|_| 60.0));
+        put(store, "k1.return_temp", &series(&|_| 80.0));
+        let rs = engine
+            .evaluate(&s, store, &oct, Some("k1"), at("2026-11-02"))
+            .unwrap()
+            .results;
+        let k1 = find(&rs, "boiler_efficiency", "k1");
+        assert!(k1.irregularities.iter().any(|i| {
+            i.kind == IrregularityKind::NotFollowed
+                && i.message
+                    .contains("mean Δθ = -20.00 K ≤ 0 while heat was produced")
+        }));
+        // The band falls back to the typical Δθ of 30 K (3.44 % for the heat meter).
+        close(
+            k1.details["inputs"]["delta_theta_k"].as_f64().unwrap(),
+            30.0,
+            1e-9,
+        );
+    });
+}
+
+#[test]
 fn a_period_efficiency_is_energy_weighted_over_its_months() {
     for_each_store(|new_store| {
         let store_box = new_store();
