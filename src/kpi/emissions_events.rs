@@ -76,7 +76,7 @@ pub(super) fn emission_events(
             json!({
                 "stack": stack, "pollutant": pn, "elv_mg_nm3": l.elv, "unit": MG,
                 "peak": run.peak, "mean_in_span": run.mean, "hours_above_hourly_limit": above_hourly,
-                "basis": "validated hourly ei.values", "standard": format!("{permit}; IED Annex V Part 4"),
+                "basis": "validated hourly values", "standard": format!("{permit}; IED Annex V Part 4"),
             }),
         )?);
     }
