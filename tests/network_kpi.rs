@@ -87,8 +87,9 @@ fn simulated_january_losses_cooling_and_degree_days_match_the_truth() {
 
     let hdd = find(&rs, "heating_degree_days", &truth.weather.station);
     eprintln!("HDD {:?} vs truth {}", hdd.value, truth.weather.hdd);
-    // Daily means from hourly time-weighted means vs the truth's sample means: 0.5 Kd a month.
-    assert!((hdd.value.unwrap() - truth.weather.hdd).abs() < 0.5);
+    // Daily means from hourly time-weighted means vs the truth's sample means: 0.2 Kd a month
+    // (measured: 571.76 vs 571.83 Kd).
+    assert!((hdd.value.unwrap() - truth.weather.hdd).abs() < 0.2);
 
     let mut worst = (0.0f64, 0.0f64);
     for s in &truth.substations {

@@ -147,7 +147,7 @@ fn january_loss_balance_with_a_manually_read_meter() {
         close(l.details["heat_in_gj"].as_f64().unwrap(), 7440.0, 1e-6);
         close(
             l.details["heat_out_gj"].as_f64().unwrap(),
-            5594.526_316,
+            5_594.526_316,
             1e-5,
         );
         close(l.value.unwrap(), 24.804_754, 1e-5);
