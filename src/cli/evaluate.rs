@@ -49,7 +49,7 @@ pub(super) fn evaluate(config: &Path, a: EvaluateArgs) -> Result<ExitCode, Failu
     let period = calendar
         .parse(&a.period)
         .map_err(|e| Failure::Input(format!("--period {}: {e}", a.period)))?;
-    let engine = plant_engine(&loaded)?;
+    let engine = standards_engine(&loaded)?;
     let now = chrono::Utc::now().timestamp_millis();
     let results = if a.store {
         engine
@@ -109,18 +109,18 @@ pub(super) fn events(config: &Path, a: EventsArgs) -> Result<ExitCode, Failure> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// The plant-side engine, with the register moduli of the Modbus templates so counter
+/// The engine with every standard, with the register moduli of the Modbus templates so counter
 /// overflows are read as overflows, not resets.
-fn plant_engine(loaded: &Loaded) -> Result<Engine, crate::kpi::EngineError> {
+fn standards_engine(loaded: &Loaded) -> Result<Engine, crate::kpi::EngineError> {
     let moduli = crate::kpi::engine::template_moduli(&loaded.settings, &loaded.templates);
-    Ok(Engine::plant(&loaded.settings)?.with_register_moduli(moduli))
+    Ok(Engine::standards(&loaded.settings)?.with_register_moduli(moduli))
 }
 
 /// Start the live KPI loop (current hour, day and month to date, plus recomputation of closed
 /// periods when late data arrives). Returns the task; abort it to stop.
 pub(crate) fn spawn_live(loaded: &Loaded, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
     let settings = Arc::new(loaded.settings.clone());
-    let engine = plant_engine(loaded);
+    let engine = standards_engine(loaded);
     tokio::spawn(async move {
         let engine = match engine {
             Ok(e) => Arc::new(e),
@@ -151,8 +151,11 @@ pub(crate) fn live_summary(loaded: &Loaded, store: &dyn Store) -> String {
     if month.is_empty() {
         month = results.iter().collect();
     }
+    // Network and substation KPIs go into their own compact line, not the list.
+    let (network, plant): (Vec<&KpiResult>, Vec<&KpiResult>) =
+        month.into_iter().partition(|r| is_network_kpi(&r.kpi));
     let mut parts = Vec::new();
-    for r in month.iter().take(12) {
+    for r in plant.iter().take(12) {
         let v = r
             .value
             .map(|v| format!("{v:.1}"))
@@ -165,12 +168,78 @@ pub(crate) fn live_summary(loaded: &Loaded, store: &dyn Store) -> String {
             status_word(r.status)
         ));
     }
-    let more = month.len().saturating_sub(12);
+    let more = plant.len().saturating_sub(12);
     let mut line = format!("kpi (month to date): {}", parts.join("; "));
     if more > 0 {
         line.push_str(&format!("; +{more} more (heatkpi evaluate)"));
     }
+    if let Some(net) = network_summary(&network) {
+        line.push('\n');
+        line.push_str(&net);
+    }
     line
+}
+
+/// KPIs of the network-side standards (losses, rational use).
+fn is_network_kpi(kpi: &str) -> bool {
+    kpi.contains("transmission_loss")
+        || kpi.starts_with("makeup_")
+        || [
+            "cooling_delta_t",
+            "return_temperature",
+            "return_temperature_excess",
+            "normalised_consumption",
+            "specific_consumption",
+            "capacity_utilisation",
+            "heating_degree_days",
+        ]
+        .contains(&kpi)
+}
+
+/// The network KPIs of the month to date in one line: each network's loss % with its band,
+/// and the three substations cooling worst against their reference.
+fn network_summary(month: &[&KpiResult]) -> Option<String> {
+    let mut parts = Vec::new();
+    for r in month.iter().filter(|r| r.kpi == "transmission_loss") {
+        let v = r.value.map_or_else(|| "—".into(), |v| format!("{v:.1} %"));
+        let band = r
+            .uncertainty
+            .zip(r.value)
+            .map(|((lo, _), v)| format!(" ±{:.1}", v - lo))
+            .unwrap_or_default();
+        parts.push(format!(
+            "loss {} {v}{band} [{}]",
+            r.asset,
+            status_word(r.status)
+        ));
+    }
+    let mut cooling: Vec<(&KpiResult, f64)> = month
+        .iter()
+        .filter(|r| r.kpi == "cooling_delta_t")
+        .filter_map(|r| {
+            let v = r.value?;
+            let reference = r.details.get("reference_k")?.as_f64()?;
+            (reference > 0.0).then_some((*r, v / reference))
+        })
+        .collect();
+    cooling.sort_by(|a, b| a.1.total_cmp(&b.1));
+    if !cooling.is_empty() {
+        let worst: Vec<String> = cooling
+            .iter()
+            .take(3)
+            .map(|(r, share)| {
+                format!(
+                    "{} {:.1} K ({:.0} % of ref, {})",
+                    r.asset,
+                    r.value.unwrap_or(f64::NAN),
+                    share * 100.0,
+                    status_word(r.status)
+                )
+            })
+            .collect();
+        parts.push(format!("worst cooling: {}", worst.join(", ")));
+    }
+    (!parts.is_empty()).then(|| format!("network (month to date): {}", parts.join("; ")))
 }
 
 fn status_word(s: Status) -> &'static str {

@@ -44,6 +44,12 @@ pub struct KpiConfig {
     /// The live evaluation loop.
     #[serde(default)]
     pub live: LiveConfig,
+    /// Transmission losses (domain.md §4).
+    #[serde(default)]
+    pub losses: super::kpi_network::LossesConfig,
+    /// Rational use of delivered heat (domain.md §5).
+    #[serde(default)]
+    pub usage: super::kpi_network::UsageConfig,
 }
 
 impl Default for KpiConfig {
@@ -57,6 +63,8 @@ impl Default for KpiConfig {
             efficiency: EfficiencyConfig::default(),
             emissions: EmissionsConfig::default(),
             live: LiveConfig::default(),
+            losses: Default::default(),
+            usage: Default::default(),
         }
     }
 }
@@ -375,6 +383,18 @@ impl KpiConfig {
             self.live.every_s.to_string(),
             "a positive number of seconds",
         );
+        for (key, value, expected) in self
+            .losses
+            .problems()
+            .into_iter()
+            .chain(self.usage.problems())
+        {
+            out.push(KpiConfigError {
+                key,
+                value,
+                expected,
+            });
+        }
         out
     }
 }

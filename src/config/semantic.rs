@@ -397,6 +397,34 @@ fn networks(c: &mut Checker<'_>, s: &Settings) {
             "write the design cooling in K, e.g. 60 for a 130/70 °C network",
         );
         c.meter_class(&p.key("meter_class"), ss.meter_class);
+        if let Some(b) = &ss.baseline {
+            c.positive(
+                &p.key("baseline").key("sh_gj_per_kd"),
+                b.sh_gj_per_kd,
+                "write the space-heating energy per degree day in GJ/Kd, fitted on earlier seasons",
+            );
+            if b.dhw_gj_per_day < 0.0 {
+                c.report(
+                    &p.key("baseline").key("dhw_gj_per_day"),
+                    format!("{} is negative", b.dhw_gj_per_day),
+                    "write the hot-water base in GJ per day (0 without hot water)",
+                );
+            }
+        }
+    }
+    for (i, w) in s.weather.iter().enumerate() {
+        if let Some(f) = &w.fallback {
+            let p = ctx.elem("weather", i).key("fallback");
+            if f == &w.id {
+                c.report(
+                    &p,
+                    format!("station `{f}` names itself as its fallback"),
+                    "name a second station, or remove `fallback`",
+                );
+            } else {
+                c.refer(&p, f, Want::Kind(AssetKind::Weather));
+            }
+        }
     }
     for (i, r) in s.regulations.iter().enumerate() {
         if let Some((row, why)) = r.monotonic_error() {

@@ -297,6 +297,16 @@ impl Engine {
             .with(super::emissions_eval::EmissionsEvaluator))
     }
 
+    /// An engine with every standard: the plant side and the network side (transmission
+    /// losses, rational use of delivered heat).
+    pub fn standards(settings: &Settings) -> Result<Engine, EngineError> {
+        Ok(Engine::empty(settings)?
+            .with(super::efficiency_eval::EfficiencyEvaluator)
+            .with(super::emissions_eval::EmissionsEvaluator)
+            .with(super::losses_eval::LossesEvaluator)
+            .with(super::usage_eval::UsageEvaluator))
+    }
+
     /// An engine without evaluators (add them with [`Engine::with`]).
     pub fn empty(settings: &Settings) -> Result<Engine, EngineError> {
         if let Some(p) = settings.kpi.problems().first() {
@@ -406,15 +416,15 @@ impl Engine {
     }
 }
 
-/// Evaluate the plant-side standards over `period` (the `evaluate` subcommand), without
-/// storing anything. `as_of` is the current time.
+/// Evaluate every standard over `period`, without storing anything. `as_of` is the current
+/// time.
 pub fn evaluate(
     settings: &Settings,
     store: &dyn Store,
     period: &Period,
     asset: Option<&str>,
 ) -> Result<Vec<KpiResult>, EngineError> {
-    let engine = Engine::plant(settings)?;
+    let engine = Engine::standards(settings)?;
     let now = chrono::Utc::now().timestamp_millis();
     Ok(engine
         .evaluate(settings, store, period, asset, now)?

@@ -13,8 +13,10 @@
 //!   evaluators, stores revisions — recalculation notes and event merging in `revision`) and
 //!   [`live`] (live snapshot, closing periods, late-data recomputation, the loop to spawn).
 //!
-//! The network-side standards (losses, rational use, availability) are further
-//! [`engine::Evaluator`]s; nothing here needs to change for them.
+//! The network-side standards are further [`engine::Evaluator`]s: [`losses`] with
+//! [`losses_eval`] (make-up water in `losses_makeup`) for KPI 3, [`usage`] with [`usage_eval`]
+//! (consumption KPIs in `usage_consumption`) for KPI 4, sharing the reads of
+//! `network_inputs` (outdoor temperature, manually read registers, hourly register steps).
 
 pub mod compliance;
 pub mod efficiency;
@@ -27,12 +29,19 @@ mod emissions_year;
 pub mod engine;
 pub mod inputs;
 pub mod live;
+pub mod losses;
+pub mod losses_eval;
+mod losses_makeup;
+mod network_inputs;
 pub mod period;
 pub mod record;
 pub mod render;
 pub mod result;
 mod revision;
 pub mod threshold;
+pub mod usage;
+mod usage_consumption;
+pub mod usage_eval;
 
 #[cfg(test)]
 mod engine_tests;

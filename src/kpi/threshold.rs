@@ -375,6 +375,7 @@ pub fn builtin_thresholds() -> Vec<Threshold> {
     .into_iter()
     .flatten()
     .collect();
+    out.extend(network_builtins());
     for (class, fail, src) in [
         (None, 10.0, "EED 2012/27/EU Annex II: PES ≥ 10 % (≥ 1 MWe)"),
         (
@@ -398,6 +399,61 @@ pub fn builtin_thresholds() -> Vec<Threshold> {
                 source: src.into(),
             });
         }
+    }
+    out
+}
+
+/// The network-side proposals as thresholds of the lowest precedence (all "at most", in %):
+/// - `transmission_loss`: warn above 12 %, fail above 15 % (domain.md §4.5), for the heating
+///   season, the year and rolling 12 months only: monthly L is reported, never judged (§4.4);
+/// - `normalised_consumption`: warn above 110 %, fail above 120 % of the baseline, per
+///   heating season (§5.5; the monthly view is reported);
+/// - `capacity_utilisation`: fail above 100 % of the ordered capacity, for every period
+///   (§5.5: a contractual matter).
+fn network_builtins() -> Vec<Threshold> {
+    let max = |kpi: &str, warn: Option<f64>, fail: f64, period, src: &str| Threshold {
+        kpi: kpi.into(),
+        unit: Unit::Percent,
+        direction: Direction::Max,
+        warn,
+        fail,
+        period,
+        asset: None,
+        class: None,
+        effective_from: None,
+        effective_to: None,
+        source: src.into(),
+    };
+    let loss = "domain.md §4.5 proposed default [P]: annual L ≤ 12 % good, > 15 % fail";
+    let mut out: Vec<Threshold> = [
+        ThresholdPeriod::HeatingSeason,
+        ThresholdPeriod::Year,
+        ThresholdPeriod::Rolling12m,
+    ]
+    .into_iter()
+    .map(|p| max("transmission_loss", Some(12.0), 15.0, p, loss))
+    .collect();
+    out.push(max(
+        "normalised_consumption",
+        Some(110.0),
+        120.0,
+        ThresholdPeriod::HeatingSeason,
+        "domain.md §5.5 proposed default [P]: > 110 % of the 3-season baseline warn, > 120 % fail",
+    ));
+    for p in [
+        ThresholdPeriod::Day,
+        ThresholdPeriod::Month,
+        ThresholdPeriod::HeatingSeason,
+        ThresholdPeriod::Year,
+        ThresholdPeriod::Rolling12m,
+    ] {
+        out.push(max(
+            "capacity_utilisation",
+            None,
+            100.0,
+            p,
+            "domain.md §5.5: P_max,1h above the ordered capacity (contractual matter)",
+        ));
     }
     out
 }

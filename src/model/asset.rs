@@ -250,6 +250,38 @@ pub struct Substation {
     /// Monthly capacity fee, PLN per MW (for the bonifikata estimate).
     #[serde(default)]
     pub capacity_fee_pln_per_mw_month: Option<f64>,
+    /// Whether its heat meter is read by hand (monthly) rather than by AMR: its registers are
+    /// then interpolated to period boundaries, linearly in time for readings up to
+    /// `[kpi.losses] manual_linear_max_days` apart and degree-day weighted beyond, and the
+    /// interpolated / estimated share of the heat delivered is reported (domain.md §4.4).
+    /// Default `false` (cut at the boundaries from the readings around them).
+    #[serde(default)]
+    pub manual_read: bool,
+    /// The consumption baseline weather-normalised consumption is judged against (domain.md
+    /// §5.2, §5.6); without it only the degree days and the specific consumption are reported.
+    #[serde(default)]
+    pub baseline: Option<Baseline>,
+}
+
+/// A substation's consumption baseline, the model `E = a + b·Sd` of domain.md §5.2 fitted on
+/// (usually three) earlier heating seasons with the same metering and use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// b: space-heating energy per heating degree day, GJ/Kd.
+    pub sh_gj_per_kd: f64,
+    /// a: domestic hot water base, GJ per day (the summer mean daily use); default 0.
+    #[serde(default)]
+    pub dhw_gj_per_day: f64,
+    /// First day the baseline applies to (local date, e.g. the start of the first season it
+    /// was fitted on, or the day after a renovation when it was fitted again).
+    #[serde(default, deserialize_with = "local_date::deserialize")]
+    pub valid_from: Option<chrono::NaiveDate>,
+    /// Date of the last thermal renovation or change of heated area (domain.md §5.6): a
+    /// baseline valid from before it no longer applies after it, and normalised consumption is
+    /// then not judged until the baseline is fitted again.
+    #[serde(default, deserialize_with = "local_date::deserialize")]
+    pub renovated_on: Option<chrono::NaiveDate>,
 }
 
 fn one() -> u32 {
@@ -265,6 +297,10 @@ pub struct WeatherStation {
     /// Name shown to operators.
     #[serde(default)]
     pub name: String,
+    /// A second station whose daily mean outdoor temperature fills the days this one misses
+    /// (domain.md §5.6); without it such days are missing and degree days are provisional.
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 /// A regulation (heating-curve) table: outdoor temperature → supply and return temperature.

@@ -313,6 +313,8 @@ pub fn generate(count: usize, branches: usize, network: &str, seed: u64) -> Vec<
                 dhw: rng.uniform() < 0.85,
                 meter_class: 2,
                 capacity_fee_pln_per_mw_month: None,
+                manual_read: false,
+                baseline: None,
             }
         })
         .collect()

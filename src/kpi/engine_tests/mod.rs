@@ -4,6 +4,7 @@
 
 mod efficiency;
 mod emissions;
+mod network;
 mod storage;
 
 use super::period::Calendar;
