@@ -44,6 +44,9 @@ pub struct KpiConfig {
     /// The live evaluation loop.
     #[serde(default)]
     pub live: LiveConfig,
+    /// Full availability of supply (domain.md §6).
+    #[serde(default)]
+    pub availability: super::kpi_availability::AvailabilityConfig,
 }
 
 impl Default for KpiConfig {
@@ -57,6 +60,7 @@ impl Default for KpiConfig {
             efficiency: EfficiencyConfig::default(),
             emissions: EmissionsConfig::default(),
             live: LiveConfig::default(),
+            availability: Default::default(),
         }
     }
 }
@@ -374,6 +378,16 @@ impl KpiConfig {
             "live.every_s",
             self.live.every_s.to_string(),
             "a positive number of seconds",
+        );
+        out.extend(
+            self.availability
+                .problems()
+                .into_iter()
+                .map(|(key, value, expected)| KpiConfigError {
+                    key,
+                    value,
+                    expected,
+                }),
         );
         out
     }

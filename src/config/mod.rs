@@ -14,6 +14,7 @@ mod doc;
 mod hint;
 pub mod influx;
 pub mod kpi;
+pub mod kpi_availability;
 mod load;
 pub mod modbus;
 mod modbus_check;

@@ -297,6 +297,14 @@ impl Engine {
             .with(super::emissions_eval::EmissionsEvaluator))
     }
 
+    /// An engine with every standard: the plant side and full availability of supply.
+    pub fn standards(settings: &Settings) -> Result<Engine, EngineError> {
+        Ok(Engine::empty(settings)?
+            .with(super::efficiency_eval::EfficiencyEvaluator)
+            .with(super::emissions_eval::EmissionsEvaluator)
+            .with(super::availability_eval::AvailabilityEvaluator))
+    }
+
     /// An engine without evaluators (add them with [`Engine::with`]).
     pub fn empty(settings: &Settings) -> Result<Engine, EngineError> {
         if let Some(p) = settings.kpi.problems().first() {
@@ -406,7 +414,7 @@ impl Engine {
     }
 }
 
-/// Evaluate the plant-side standards over `period` (the `evaluate` subcommand), without
+/// Evaluate every standard over `period` (the `evaluate` subcommand), without
 /// storing anything. `as_of` is the current time.
 pub fn evaluate(
     settings: &Settings,
@@ -414,7 +422,7 @@ pub fn evaluate(
     period: &Period,
     asset: Option<&str>,
 ) -> Result<Vec<KpiResult>, EngineError> {
-    let engine = Engine::plant(settings)?;
+    let engine = Engine::standards(settings)?;
     let now = chrono::Utc::now().timestamp_millis();
     Ok(engine
         .evaluate(settings, store, period, asset, now)?
