@@ -67,3 +67,114 @@ pub async fn run(settings: Arc<Settings>, store: Arc<dyn Store>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kpi::testkit::MemStore;
+    use crate::store::EventFilter;
+
+    const MIN: i64 = 60_000;
+
+    fn settings() -> Settings {
+        toml::from_str(
+            r#"
+            [[network]]
+            id = "n"
+            water_volume_m3 = 1.0
+            length_km = 1.0
+            regulation = "c"
+            weather = "wx"
+            [[weather]]
+            id = "wx"
+            [[regulation]]
+            id = "c"
+            points = [[-20.0, 130.0, 70.0], [20.0, 70.0, 40.0]]
+            [[substation]]
+            id = "ss-1"
+            network = "n"
+            branch = "b1"
+            ordered_capacity_mw = 0.5
+            heated_area_m2 = 1000
+            design_delta_t_k = 50
+            customers = 40
+            "#,
+        )
+        .unwrap()
+    }
+
+    /// Readings of minute `m` (from 10:00): supplied, except minutes 30–79 without pressure.
+    fn write_minute(store: &MemStore, t0: TimestampMs, m: i64) {
+        let ts = t0 + m * MIN;
+        let out = (30..80).contains(&m);
+        let wiggle = (m % 7) as f64 * 0.01;
+        store.put("wx.outdoor_temp", &[(ts, 0.0 + wiggle)]);
+        let (f, r, q, dp) = if out {
+            (
+                98.0 - (m - 29) as f64 * 0.7,
+                55.0 - wiggle,
+                0.0,
+                0.01 + wiggle,
+            )
+        } else {
+            (98.0 + wiggle, 60.0 + wiggle, 3.0 + wiggle, 1.5 + wiggle)
+        };
+        store.put("ss-1.supply_temp", &[(ts, f)]);
+        store.put("ss-1.return_temp", &[(ts, r)]);
+        store.put("ss-1.flow", &[(ts, q)]);
+        store.put("ss-1.diff_pressure", &[(ts, dp)]);
+    }
+
+    fn interruptions(store: &MemStore) -> Vec<crate::store::EventRecord> {
+        store
+            .events(&EventFilter {
+                kind: Some("interruption".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.body.get("withdrawn").is_none())
+            .collect()
+    }
+
+    #[test]
+    fn an_interruption_opens_within_two_readings_and_closes_when_supply_returns() {
+        let s = settings();
+        let store = MemStore::new();
+        let e = engine(&s).unwrap();
+        let t0 = crate::model::time::parse_instant(e.calendar().tz, "2026-01-12T10:00").unwrap();
+        let mut minute = 0;
+        let mut run_to = |store: &MemStore, until: i64| {
+            while minute <= until {
+                write_minute(store, t0, minute);
+                minute += 1;
+            }
+        };
+        // Readings to 10:31 (the first without pressure at 10:30), tick 30 s later: one and a
+        // half readings after the first one, the suspected interruption is open.
+        run_to(&store, 31);
+        tick(&e, &s, &store, t0 + 31 * MIN + 30_000).unwrap();
+        let ev = interruptions(&store);
+        assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert_eq!((ev[0].start, ev[0].end), (t0 + 30 * MIN, None));
+        assert_eq!(ev[0].body["stage"], "suspected");
+        assert_eq!(ev[0].body["evidence"]["reason"], "no_pressure");
+        // 35 minutes without supply (past the 30-minute persistence, across the hour): the
+        // same event, now confirmed and still open.
+        run_to(&store, 65);
+        tick(&e, &s, &store, t0 + 65 * MIN + 30_000).unwrap();
+        let ev = interruptions(&store);
+        assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert_eq!((ev[0].start, ev[0].end), (t0 + 30 * MIN, None));
+        assert_eq!(ev[0].body["stage"], "confirmed");
+        assert_eq!(ev[0].body["customers"], 40);
+        // Supply returns at 11:20: the event closes there.
+        run_to(&store, 81);
+        tick(&e, &s, &store, t0 + 81 * MIN + 30_000).unwrap();
+        let ev = interruptions(&store);
+        assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert_eq!(ev[0].end, Some(t0 + 80 * MIN));
+        assert_eq!(ev[0].body["state"], "closed");
+        assert_eq!(ev[0].body["class"], "unplanned");
+    }
+}
