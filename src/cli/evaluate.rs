@@ -74,11 +74,17 @@ pub(super) fn events(config: &Path, a: EventsArgs) -> Result<ExitCode, Failure> 
     let loaded = load_config(config)?;
     let store = open_store(&loaded)?;
     let tz = loaded.settings.timezone();
-    let list = store.events(&EventFilter {
+    let mut list = store.events(&EventFilter {
         kind: a.kind,
         open_only: a.open,
         ..Default::default()
     })?;
+    // A withdrawn event (not found again when its period was recomputed) is history, not open.
+    let withdrawn =
+        |e: &crate::store::EventRecord| e.body.get("withdrawn").is_some_and(|w| !w.is_null());
+    if a.open {
+        list.retain(|e| !withdrawn(e));
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
@@ -98,12 +104,13 @@ pub(super) fn events(config: &Path, a: EventsArgs) -> Result<ExitCode, Failure> 
             .and_then(|v| v.as_str())
             .unwrap_or("");
         println!(
-            "{:<22} {:<28} {} .. {}  {}",
+            "{:<22} {:<28} {} .. {}  {}{}",
             e.kind,
             e.subject,
             crate::model::time::format_local(tz, e.start),
             end,
-            why
+            why,
+            if withdrawn(e) { " (withdrawn)" } else { "" }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -121,7 +128,12 @@ fn standards_engine(loaded: &Loaded) -> Result<Engine, crate::kpi::EngineError> 
 pub(crate) fn spawn_live(loaded: &Loaded, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
     let settings = Arc::new(loaded.settings.clone());
     let engine = standards_engine(loaded);
+    let avail = tokio::spawn(crate::kpi::availability_live::run(
+        settings.clone(),
+        store.clone(),
+    ));
     tokio::spawn(async move {
+        let _stop_with_this_task = AbortOnDrop(avail);
         let engine = match engine {
             Ok(e) => Arc::new(e),
             Err(e) => {
@@ -136,14 +148,55 @@ pub(crate) fn spawn_live(loaded: &Loaded, store: Arc<dyn Store>) -> tokio::task:
     })
 }
 
+/// Aborts the task when dropped (the availability loop stops with the live loop).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Open interruptions, one line: substation, class, since when.
+fn open_interruptions(loaded: &Loaded, store: &dyn Store) -> String {
+    let tz = loaded.settings.timezone();
+    match store.events(&EventFilter {
+        kind: Some("interruption".into()),
+        open_only: true,
+        ..Default::default()
+    }) {
+        Ok(list) if list.is_empty() => "interruptions: none open".into(),
+        Ok(list) => {
+            let parts: Vec<String> = list
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {} {} since {}",
+                        e.subject,
+                        e.body.get("stage").and_then(|v| v.as_str()).unwrap_or(""),
+                        e.body.get("class").and_then(|v| v.as_str()).unwrap_or(""),
+                        crate::model::time::format_local(tz, e.start)
+                    )
+                })
+                .collect();
+            format!("interruptions open ({}): {}", list.len(), parts.join("; "))
+        }
+        Err(e) => format!("interruptions: {e}"),
+    }
+}
+
 /// One line per live plant KPI (month to date): value, status.
 pub(crate) fn live_summary(loaded: &Loaded, store: &dyn Store) -> String {
     let results: Vec<KpiResult> = match crate::kpi::live_snapshot(store) {
         Ok(Some(r)) => r,
-        Ok(None) => return "kpi: no live results yet".into(),
+        Ok(None) => {
+            return format!(
+                "kpi: no live results yet\n{}",
+                open_interruptions(loaded, store)
+            );
+        }
         Err(e) => return format!("kpi: {e}"),
     };
-    let _ = loaded;
     let mut month: Vec<&KpiResult> = results
         .iter()
         .filter(|r| r.period.kind == crate::kpi::PeriodKind::Month)
@@ -177,6 +230,8 @@ pub(crate) fn live_summary(loaded: &Loaded, store: &dyn Store) -> String {
         line.push('\n');
         line.push_str(&net);
     }
+    line.push('\n');
+    line.push_str(&open_interruptions(loaded, store));
     line
 }
 

@@ -5,6 +5,7 @@ mod data;
 mod evaluate;
 mod modbus;
 mod mqtt;
+mod planned;
 pub mod runtime;
 mod sim;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// MQTT commissioning tools.
     #[command(subcommand)]
     Mqtt(mqtt::MqttCommand),
+    /// The planned-works register (planned interruptions, force majeure, customer requests).
+    #[command(subcommand)]
+    PlannedWorks(planned::PlannedCommand),
 }
 
 /// Options of long-running commands.
@@ -128,6 +132,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Agent(args) => serve(&cli.config, &args, false),
         Command::Modbus(cmd) => modbus::run(cmd),
         Command::Mqtt(cmd) => mqtt::run(&cli.config, cmd),
+        Command::PlannedWorks(cmd) => planned::run(&cli.config, cmd),
     };
     match result {
         Ok(code) => code,
@@ -157,6 +162,14 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             hint: "fix the subscription named in the message".into(),
         });
         loaded = None;
+    }
+    // The planned-works register is a file of its own; its bad entries are listed too.
+    if let Some(l) = &loaded {
+        let reg = crate::config::kpi_availability::load_register(&l.settings);
+        if !reg.problems.is_empty() {
+            problems.extend(reg.problems);
+            loaded = None;
+        }
     }
     print!(
         "{}",

@@ -50,6 +50,9 @@ pub struct KpiConfig {
     /// Rational use of delivered heat (domain.md §5).
     #[serde(default)]
     pub usage: super::kpi_network::UsageConfig,
+    /// Full availability of supply (domain.md §6).
+    #[serde(default)]
+    pub availability: super::kpi_availability::AvailabilityConfig,
 }
 
 impl Default for KpiConfig {
@@ -65,6 +68,7 @@ impl Default for KpiConfig {
             live: LiveConfig::default(),
             losses: Default::default(),
             usage: Default::default(),
+            availability: Default::default(),
         }
     }
 }
@@ -395,6 +399,16 @@ impl KpiConfig {
                 expected,
             });
         }
+        out.extend(
+            self.availability
+                .problems()
+                .into_iter()
+                .map(|(key, value, expected)| KpiConfigError {
+                    key,
+                    value,
+                    expected,
+                }),
+        );
         out
     }
 }

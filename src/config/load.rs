@@ -206,7 +206,9 @@ pub fn load_str(text: &str, file: &str, dir: &Path) -> Result<Loaded, ConfigErro
         Some(_) => env.keys().map(|k| (k.clone(), env_var_name(k))).collect(),
         None => BTreeMap::new(),
     };
-    let settings = merged.unwrap_or(st.settings);
+    let mut settings = merged.unwrap_or(st.settings);
+    settings.kpi.availability.config_dir =
+        super::kpi_availability::ConfigDir(Some(dir.to_path_buf()));
 
     let tdir = &settings.modbus.templates_dir;
     let shown_dir = Path::new(file).parent().unwrap_or(Path::new("")).join(tdir);

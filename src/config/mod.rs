@@ -14,6 +14,7 @@ mod doc;
 mod hint;
 pub mod influx;
 pub mod kpi;
+pub mod kpi_availability;
 pub mod kpi_network;
 mod load;
 pub mod modbus;

@@ -298,13 +298,14 @@ impl Engine {
     }
 
     /// An engine with every standard: the plant side and the network side (transmission
-    /// losses, rational use of delivered heat).
+    /// losses, rational use of delivered heat, full availability of supply).
     pub fn standards(settings: &Settings) -> Result<Engine, EngineError> {
         Ok(Engine::empty(settings)?
             .with(super::efficiency_eval::EfficiencyEvaluator)
             .with(super::emissions_eval::EmissionsEvaluator)
             .with(super::losses_eval::LossesEvaluator)
-            .with(super::usage_eval::UsageEvaluator))
+            .with(super::usage_eval::UsageEvaluator)
+            .with(super::availability_eval::AvailabilityEvaluator))
     }
 
     /// An engine without evaluators (add them with [`Engine::with`]).

@@ -6,18 +6,27 @@
 //!   irregularities), [`threshold`] (selection and the one comparator), [`record`] (store and
 //!   JSON forms), [`render`] (the `evaluate` table);
 //! - pure formulas, importing only `model` and the vocabulary above: [`efficiency`] (KPI 1),
-//!   [`emissions`] and [`compliance`] (KPI 2);
+//!   [`emissions`] and [`compliance`] (KPI 2); [`availability`] and [`availability_state`]
+//!   (KPI 5);
 //! - I/O: [`inputs`] (reads through the `Store` trait), the evaluators [`efficiency_eval`]
 //!   (with the plant level in `efficiency_plant`) and [`emissions_eval`] (with the year-level
 //!   rules in `emissions_year` and the events in `emissions_events`), and [`engine`] (runs
 //!   evaluators, stores revisions — recalculation notes and event merging in `revision`) and
-//!   [`live`] (live snapshot, closing periods, late-data recomputation, the loop to spawn).
+//!   [`live`] (live snapshot, closing periods, late-data recomputation, the loop to spawn);
+//!   [`availability_eval`] (with the reads in `availability_read` and the events in
+//!   `availability_events`).
 //!
 //! The network-side standards are further [`engine::Evaluator`]s: [`losses`] with
 //! [`losses_eval`] (make-up water in `losses_makeup`) for KPI 3, [`usage`] with [`usage_eval`]
 //! (consumption KPIs in `usage_consumption`) for KPI 4, sharing the reads of
 //! `network_inputs` (outdoor temperature, manually read registers, hourly register steps).
 
+pub mod availability;
+pub mod availability_eval;
+mod availability_events;
+pub mod availability_live;
+mod availability_read;
+pub mod availability_state;
 pub mod compliance;
 pub mod efficiency;
 pub mod efficiency_eval;

@@ -400,6 +400,96 @@ pub fn builtin_thresholds() -> Vec<Threshold> {
             });
         }
     }
+    out.extend(availability_thresholds());
+    out
+}
+
+/// The proposals of domain.md §6.4 (availability) as thresholds of the lowest precedence:
+/// unplanned SAIDI in the heating season ≤ 0.8 h per customer (warn above 0.5 h), ASAI in the
+/// heating season ≥ 99.9 %, a single unplanned interruption critical above 12 h and escalated
+/// above 24 h, a planned stop ≤ 14 days, and degraded supply above 24 h per substation in a
+/// month a warning. The degraded-hours rule has no failure level in §6.4; a whole month
+/// degraded (744 h) is taken as the failure level so the warning is what shows.
+pub fn availability_thresholds() -> Vec<Threshold> {
+    use ThresholdPeriod as P;
+    const S: &str = "domain.md §6.4 proposed default [P]";
+    let t = |kpi: &str, unit: Unit, dir, warn, fail, period, class: &str, src: &str| Threshold {
+        kpi: kpi.into(),
+        unit,
+        direction: dir,
+        warn,
+        fail,
+        period,
+        asset: None,
+        class: Some(class.into()),
+        effective_from: None,
+        effective_to: None,
+        source: src.into(),
+    };
+    let mut out = Vec::new();
+    for p in [P::HeatingSeason, P::Year, P::Rolling12m] {
+        out.push(t(
+            "saidi_unplanned_heating_season",
+            Unit::Hour,
+            Direction::Max,
+            Some(0.5),
+            0.8,
+            p,
+            "network",
+            "domain.md §6.4 after Vantaa Energy [27]: unplanned SAIDI ≤ 0.8 h per customer in the heating season, warn above 0.5 h",
+        ));
+        for class in ["network", "substation"] {
+            out.push(t(
+                "asai_heating_season",
+                Unit::Percent,
+                Direction::Min,
+                None,
+                99.9,
+                p,
+                class,
+                "domain.md §6.4: ASAI ≥ 99.9 % in the heating season [P]",
+            ));
+        }
+    }
+    for p in [
+        P::Hour,
+        P::Day,
+        P::Month,
+        P::HeatingSeason,
+        P::Year,
+        P::Rolling12m,
+    ] {
+        out.push(t(
+            "longest_unplanned_interruption",
+            Unit::Hour,
+            Direction::Max,
+            Some(12.0),
+            24.0,
+            p,
+            "substation",
+            "domain.md §6.4: a single unplanned interruption is critical above 12 h, escalated above 24 h [P]",
+        ));
+        out.push(t(
+            "planned_stop_days",
+            Unit::Day,
+            Direction::Max,
+            None,
+            14.0,
+            p,
+            "substation",
+            "domain.md §6.1/§6.4: planned summer interruption ≤ 14 days [24]",
+        ));
+    }
+    out.push(t(
+        "degraded_hours",
+        Unit::Hour,
+        Direction::Max,
+        Some(24.0),
+        744.0,
+        P::Month,
+        "substation",
+        S,
+    ));
     out
 }
 
