@@ -312,9 +312,8 @@ fn one(kind: Kind, run: &str, dir: &Path, outage_s: usize, rate: usize) -> Figur
     let (first_s, first_n) = first.unwrap_or((empty.0, 0));
     let rate_fwd = (empty.1 - first_n) as f64 / (empty.0 - first_s).max(1e-3);
     println!(
-        "    server up after {started_s:.1} s; backlog then {} points (oldest {:.0} s); first forward {first_s:.1} s after the start; forwarded {:.0} points/s; caught up (oldest < {} s) {:.1} s after the start; memory {:.0} MiB before, {:.0} MiB peak while draining",
+        "    server up after {started_s:.1} s; backlog then {} points; first forward {first_s:.1} s after the start; forwarded {:.0} points/s; caught up (oldest < {} s) {:.1} s after the start; memory {:.0} MiB before, {:.0} MiB peak while draining",
         at_start.depth_points,
-        at_start.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
         rate_fwd,
         CAUGHT_UP_MS / 1000,
         empty.0,
