@@ -2,10 +2,12 @@
 //!
 //! `rate`: points/s through heatkpi into InfluxDB 1.6.7 (v1 `/write`) and VictoriaMetrics
 //! (`/api/v2/write`) — directly and through the durable outbox — next to curl posting the same
-//! line protocol (5000 points per request, one keep-alive connection). Each round measures
-//! the three in a rotated order against the shared peers, with fresh database names; the
-//! ratios are taken within a round and their median over the rounds is reported, because the
-//! machine is shared and its load moves between rounds.
+//! line protocol (5000 points per request, one keep-alive connection). The servers are
+//! private instances the bench starts (ports 18086/18088 and 18428, data in a temporary
+//! directory), so other users of the shared peers do not land in some measurements and not
+//! in others. Each round measures the three in a rotated order with fresh database names;
+//! the ratios are taken within a round and their median over the rounds is reported,
+//! because the machine is shared and its load moves between rounds.
 //!
 //! `drain`: the outbox after a 10-minute outage at 10,000 points/s. The bench starts its own
 //! influxd and victoria-metrics (ports 18086/18088 and 18428, data in a temporary directory;
@@ -18,10 +20,11 @@
 //! backlog is gone (the oldest queued point younger than 2 s), the process's memory, and a
 //! check that every point is in the database once.
 //!
-//! Needs the peers for `rate` (`bash tests/peers/influx.sh start; source
-//! /tmp/heatkpi-peers/influx.env`) and `influxd`, `victoria-metrics`, `curl` on PATH.
+//! Needs `influxd`, `victoria-metrics` and `curl` on PATH (Debian packages `influxdb`,
+//! `victoria-metrics`, `curl`; tests/peers/influx.sh installs them); the shared peers are not
+//! used.
 //! Environment: HEATKPI_BENCH_PART (`rate`, `drain` or both when unset), HEATKPI_BENCH_ROUNDS
-//! (3), HEATKPI_BENCH_POINTS (500,000 per measurement), HEATKPI_BENCH_OUTAGE_S (600),
+//! (3), HEATKPI_BENCH_POINTS (2,000,000 per measurement), HEATKPI_BENCH_OUTAGE_S (600),
 //! HEATKPI_BENCH_RATE (10,000 points/s).
 //!
 //! `cargo bench --bench influx`
@@ -252,20 +255,30 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn rate_part(influx: &str, vm: &str, rounds: usize) {
-    let n = env_usize("HEATKPI_BENCH_POINTS", 500_000);
+fn rate_part(rounds: usize) {
+    let n = env_usize("HEATKPI_BENCH_POINTS", 2_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
+    // Private servers: the shared peers also serve other users' tests, whose requests would
+    // land in some measurements and not in others.
+    let mut servers = [
+        drain::Server::new(drain::Kind::Influx, dir.path().join("influxd")),
+        drain::Server::new(drain::Kind::Victoria, dir.path().join("vm")),
+    ];
+    for s in &mut servers {
+        s.start();
+    }
+    let (influx, vm) = (servers[0].url(), servers[1].url());
     let stamp = chrono::Utc::now().timestamp_millis() % 1_000_000;
     let targets = [
         Target {
-            name: "InfluxDB 1.6.7, v1 /write, duplicate check on",
-            url: influx.to_string(),
+            name: "InfluxDB 1.6.7 (private), v1 /write, duplicate check on",
+            url: influx,
             api: InfluxApi::V1,
             check: true,
         },
         Target {
-            name: "VictoriaMetrics, /api/v2/write, duplicate check off",
-            url: vm.to_string(),
+            name: "VictoriaMetrics (private), /api/v2/write, duplicate check off",
+            url: vm,
             api: InfluxApi::V2,
             check: false,
         },
@@ -321,15 +334,7 @@ fn main() {
     let part = std::env::var("HEATKPI_BENCH_PART").unwrap_or_default();
     let rounds = env_usize("HEATKPI_BENCH_ROUNDS", 3).max(1);
     if part.is_empty() || part == "rate" {
-        match (
-            std::env::var("HEATKPI_PEER_INFLUXDB"),
-            std::env::var("HEATKPI_PEER_VICTORIA"),
-        ) {
-            (Ok(influx), Ok(vm)) => rate_part(&influx, &vm, rounds),
-            _ => eprintln!(
-                "rate skipped: HEATKPI_PEER_INFLUXDB / HEATKPI_PEER_VICTORIA not set (tests/peers/influx.sh start)"
-            ),
-        }
+        rate_part(rounds);
     }
     if part == "drain" {
         drain::run(rounds);

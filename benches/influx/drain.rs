@@ -21,13 +21,13 @@ const SETTLE: Duration = Duration::from_secs(30);
 const CAUGHT_UP_MS: i64 = 2000;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub enum Kind {
     Influx,
     Victoria,
 }
 
 /// A private server with its own port and data directory.
-struct Server {
+pub struct Server {
     kind: Kind,
     dir: PathBuf,
     port: usize,
@@ -44,7 +44,21 @@ fn curl_ok(url: &str) -> bool {
 }
 
 impl Server {
-    fn url(&self) -> String {
+    /// A server of `kind` on its configured port, data under `dir` (not started).
+    pub fn new(kind: Kind, dir: PathBuf) -> Self {
+        Server {
+            kind,
+            dir,
+            port: match kind {
+                Kind::Influx => env_usize("HEATKPI_BENCH_INFLUX_PORT", 18086),
+                Kind::Victoria => env_usize("HEATKPI_BENCH_VM_PORT", 18428),
+            },
+            rpc_port: env_usize("HEATKPI_BENCH_INFLUX_RPC_PORT", 18088),
+            child: None,
+        }
+    }
+
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -55,7 +69,7 @@ impl Server {
         }
     }
 
-    fn start(&mut self) {
+    pub fn start(&mut self) {
         assert!(
             !curl_ok(&self.probe()),
             "port {} is already in use; set HEATKPI_BENCH_INFLUX_PORT / HEATKPI_BENCH_VM_PORT",
@@ -217,18 +231,8 @@ struct Figures {
 }
 
 fn one(kind: Kind, run: &str, dir: &Path, outage_s: usize, rate: usize) -> Figures {
-    let port = match kind {
-        Kind::Influx => env_usize("HEATKPI_BENCH_INFLUX_PORT", 18086),
-        Kind::Victoria => env_usize("HEATKPI_BENCH_VM_PORT", 18428),
-    };
     let sdir = dir.join(run);
-    let mut server = Server {
-        kind,
-        dir: sdir.join("server"),
-        port,
-        rpc_port: env_usize("HEATKPI_BENCH_INFLUX_RPC_PORT", 18088),
-        child: None,
-    };
+    let mut server = Server::new(kind, sdir.join("server"));
     let db = format!("drain_{run}");
     let target = Target {
         name: "",
