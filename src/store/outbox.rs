@@ -32,7 +32,7 @@ use crate::model::{Point, Sample, SeriesKey, TimestampMs};
 use crate::store::{
     Aggregate, EventFilter, EventRecord, KpiRecord, ResultFilter, Store, StoreError, WriteReport,
 };
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,6 +124,8 @@ struct Queue {
     flush_waiters: u32,
     last_error: Option<String>,
     forward_rate: f64,
+    /// Highest seq committed and counted above; the forwarder reads no further.
+    committed: i64,
 }
 
 struct Shared {
@@ -193,25 +195,44 @@ impl Shared {
         metrics::gauge!("heatkpi_outbox_oldest_age_seconds").set(age);
     }
 
-    /// Re-read depth and the oldest entry from the file (after deletes).
+    /// Re-read depth, the oldest entry and the newest committed entry from the file (at open).
     fn refresh(&self, conn: &Connection, q: &mut Queue) -> Result<(), StoreError> {
-        let (entries, points, bytes, oldest): (i64, i64, i64, Option<i64>) = conn
-            .query_row(
+        let (entries, points, bytes, oldest, last): (i64, i64, i64, Option<i64>, Option<i64>) =
+            conn.query_row(
                 "SELECT count(*), coalesce(sum(points), 0), coalesce(sum(bytes), 0),
-                        (SELECT created FROM outbox ORDER BY seq LIMIT 1) FROM outbox",
+                        (SELECT created FROM outbox ORDER BY seq LIMIT 1), max(seq) FROM outbox",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .map_err(|e| self.sqlite_err(e))?;
         q.entries = entries.max(0) as u64;
         q.points = points.max(0) as u64;
         q.bytes = bytes.max(0) as u64;
         q.oldest_created = oldest;
+        q.committed = q.committed.max(last.unwrap_or(0));
         self.publish(q);
         Ok(())
     }
 
+    /// Set the age gauge's reference from the file's head. Called with the queue lock held,
+    /// so a commit that lands meanwhile is either seen here or sets it afterwards.
+    fn reread_oldest(&self, conn: &Connection, q: &mut Queue) -> Result<(), StoreError> {
+        q.oldest_created = conn
+            .query_row("SELECT created FROM outbox ORDER BY seq LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sqlite_err(e))?;
+        Ok(())
+    }
+
     /// Commit entries `(kind, points, payload)` in one transaction, making room first.
+    ///
+    /// Writers take turns on the writer connection; the queue lock is held only to wait for
+    /// room and to update the counters, never across the commit's fsync, so the forwarder
+    /// keeps sending while a batch is being made durable. The counters and `committed` are
+    /// updated before the connection is released, so the forwarder never reads an entry
+    /// whose points are not yet counted.
     fn enqueue(&self, entries: Vec<(i64, usize, Vec<u8>)>) -> Result<(), StoreError> {
         let need: u64 = entries.iter().map(|e| e.2.len() as u64).sum();
         if need > self.opts.max_bytes {
@@ -221,79 +242,50 @@ impl Shared {
                 self.opts.max_bytes
             )));
         }
-        let mut q = self.lock_queue();
-        if self.opts.when_full == WhenFull::Block {
-            let deadline = Instant::now() + self.opts.full_wait;
-            while q.bytes + need > self.opts.max_bytes {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(StoreError::Other(format!(
-                        "outbox {} is full ({} points, {} bytes of {}) and the remote store is not taking data{}; holding this write until there is room",
-                        self.opts.path.display(),
-                        q.points,
-                        q.bytes,
-                        self.opts.max_bytes,
-                        q.last_error
-                            .as_deref()
-                            .map(|e| format!(" ({e})"))
-                            .unwrap_or_default()
-                    )));
-                }
-                q = self
-                    .changed
-                    .wait_timeout(q, left)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
-            }
-        }
         let mut conn = self
             .conn
             .lock()
             .map_err(|_| StoreError::Other("outbox connection lock poisoned".into()))?;
-        let created = now_ms();
-        let tx = conn.transaction().map_err(|e| self.sqlite_err(e))?;
-        let mut dropped = (0u64, 0u64, None::<i64>, None::<i64>);
-        if self.opts.when_full == WhenFull::DropOldest && q.bytes + need > self.opts.max_bytes {
-            let free = self.opts.max_bytes - need;
-            let mut st = tx
-                .prepare("SELECT seq, points, bytes, created FROM outbox ORDER BY seq")
-                .map_err(|e| self.sqlite_err(e))?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })
-                .map_err(|e| self.sqlite_err(e))?;
-            let mut total = q.bytes;
-            let mut upto = None;
-            for row in rows {
-                let (seq, points, bytes, created) = row.map_err(|e| self.sqlite_err(e))?;
-                if total <= free {
-                    break;
+        // Bytes to free first (policy drop_oldest).
+        let over = {
+            let mut q = self.lock_queue();
+            if self.opts.when_full == WhenFull::Block {
+                let deadline = Instant::now() + self.opts.full_wait;
+                while q.bytes + need > self.opts.max_bytes {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(StoreError::Other(format!(
+                            "outbox {} is full ({} points, {} bytes of {}) and the remote store is not taking data{}; holding this write until there is room",
+                            self.opts.path.display(),
+                            q.points,
+                            q.bytes,
+                            self.opts.max_bytes,
+                            q.last_error
+                                .as_deref()
+                                .map(|e| format!(" ({e})"))
+                                .unwrap_or_default()
+                        )));
+                    }
+                    q = self
+                        .changed
+                        .wait_timeout(q, left)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0);
                 }
-                total = total.saturating_sub(bytes as u64);
-                upto = Some(seq);
-                dropped.0 += 1;
-                dropped.1 += points.max(0) as u64;
-                dropped.2.get_or_insert(created);
-                dropped.3 = Some(created);
+                0
+            } else {
+                (q.bytes + need).saturating_sub(self.opts.max_bytes)
             }
-            drop(st);
-            if let Some(seq) = upto {
-                tx.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])
-                    .map_err(|e| self.sqlite_err(e))?;
-                tx.execute(
-                    "INSERT INTO outbox_meta VALUES ('dropped_points', ?1)
-                     ON CONFLICT(key) DO UPDATE SET value = value + ?1",
-                    params![dropped.1 as i64],
-                )
-                .map_err(|e| self.sqlite_err(e))?;
-            }
-        }
+        };
+        let created = now_ms();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite_err(e))?;
+        let dropped = if over > 0 {
+            self.drop_oldest(&tx, over)?
+        } else {
+            Removed::default()
+        };
         {
             let mut st = tx
                 .prepare_cached(
@@ -311,30 +303,84 @@ impl Shared {
                 .map_err(|e| self.sqlite_err(e))?;
             }
         }
+        let last = tx.last_insert_rowid();
         tx.commit().map_err(|e| self.sqlite_err(e))?;
-        if dropped.1 > 0 {
-            self.dropped.fetch_add(dropped.1, Ordering::Relaxed);
-            metrics::counter!("heatkpi_outbox_dropped_points_total").increment(dropped.1);
+        let mut q = self.lock_queue();
+        q.committed = q.committed.max(last);
+        q.entries = (q.entries + entries.len() as u64).saturating_sub(dropped.entries);
+        q.points = (q.points + entries.iter().map(|e| e.1 as u64).sum::<u64>())
+            .saturating_sub(dropped.points);
+        q.bytes = (q.bytes + need).saturating_sub(dropped.bytes);
+        if dropped.entries > 0 {
+            self.reread_oldest(&conn, &mut q)?;
+        } else {
+            q.oldest_created.get_or_insert(created);
+        }
+        self.publish(&q);
+        drop(q);
+        drop(conn);
+        self.changed.notify_all();
+        if dropped.points > 0 {
+            self.dropped.fetch_add(dropped.points, Ordering::Relaxed);
+            metrics::counter!("heatkpi_outbox_dropped_points_total").increment(dropped.points);
             tracing::warn!(
-                batches = dropped.0,
-                points = dropped.1,
-                oldest_queued_at = dropped.2.unwrap_or(0),
-                newest_queued_at = dropped.3.unwrap_or(0),
+                batches = dropped.entries,
+                points = dropped.points,
+                oldest_queued_at = dropped.first_created.unwrap_or(0),
+                newest_queued_at = dropped.last_created.unwrap_or(0),
                 "outbox full: dropped the oldest queued points (when_full = drop_oldest)"
             );
-            self.refresh(&conn, &mut q)?;
-        } else {
-            q.entries += entries.len() as u64;
-            q.points += entries.iter().map(|e| e.1 as u64).sum::<u64>();
-            q.bytes += need;
-            q.oldest_created.get_or_insert(created);
-            self.publish(&q);
         }
-        drop(conn);
-        drop(q);
-        self.changed.notify_all();
         Ok(())
     }
+
+    /// Delete the oldest entries until at least `over` bytes are freed (inside the writer's
+    /// transaction, so the counts are exactly what was deleted) and add the points to the
+    /// persistent dropped count.
+    fn drop_oldest(&self, tx: &Connection, over: u64) -> Result<Removed, StoreError> {
+        let mut out = Removed::default();
+        let mut upto = None;
+        {
+            let mut st = tx
+                .prepare("SELECT seq, points, bytes, created FROM outbox ORDER BY seq")
+                .map_err(|e| self.sqlite_err(e))?;
+            let mut rows = st.query([]).map_err(|e| self.sqlite_err(e))?;
+            while out.bytes < over {
+                let Some(r) = rows.next().map_err(|e| self.sqlite_err(e))? else {
+                    break;
+                };
+                let get = |i| r.get::<_, i64>(i).map_err(|e| self.sqlite_err(e));
+                let (seq, points, bytes, created) = (get(0)?, get(1)?, get(2)?, get(3)?);
+                upto = Some(seq);
+                out.entries += 1;
+                out.points += points.max(0) as u64;
+                out.bytes += bytes.max(0) as u64;
+                out.first_created.get_or_insert(created);
+                out.last_created = Some(created);
+            }
+        }
+        if let Some(seq) = upto {
+            tx.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])
+                .map_err(|e| self.sqlite_err(e))?;
+            tx.execute(
+                "INSERT INTO outbox_meta VALUES ('dropped_points', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = value + ?1",
+                params![out.points as i64],
+            )
+            .map_err(|e| self.sqlite_err(e))?;
+        }
+        Ok(out)
+    }
+}
+
+/// What a delete took out of the queue.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Removed {
+    entries: u64,
+    points: u64,
+    bytes: u64,
+    first_created: Option<i64>,
+    last_created: Option<i64>,
 }
 
 impl Outbox {
@@ -384,11 +430,7 @@ impl Outbox {
                 );
             }
         }
-        let fwd = forward::Forwarder::new(shared.clone())?;
-        let handle = std::thread::Builder::new()
-            .name("heatkpi-outbox".into())
-            .spawn(move || fwd.run())
-            .map_err(|e| StoreError::Other(format!("cannot start the outbox forwarder: {e}")))?;
+        let handle = forward::start(shared.clone())?;
         Ok(Outbox {
             shared,
             forwarder: Mutex::new(Some(handle)),

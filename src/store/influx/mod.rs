@@ -17,6 +17,7 @@
 //! [`crate::store::outbox::Outbox`], which commits every batch locally first.
 
 mod accumulate;
+pub(crate) mod fasthash;
 mod http;
 mod influxql;
 mod lp;
@@ -110,14 +111,14 @@ impl InfluxOptions {
 /// The InfluxDB store. See the module docs.
 pub struct InfluxStore {
     http: http::Http,
-    measurements: HashMap<String, String>,
+    measurements: HashMap<String, String, fasthash::FastBuild>,
     side: side::Side,
     batch_size: usize,
     check_duplicates: bool,
     writer_id: String,
     /// Per series, a time after which the server holds none of its points (learned from the
     /// duplicate check and raised by every write): live data past it needs no lookup.
-    hwm: std::sync::Mutex<HashMap<SeriesKey, TimestampMs>>,
+    hwm: std::sync::Mutex<HashMap<SeriesKey, TimestampMs, fasthash::FastBuild>>,
 }
 
 impl InfluxStore {
@@ -138,7 +139,7 @@ impl InfluxStore {
         let side = side::Side::open(&o.side_path)?;
         Ok(InfluxStore {
             http,
-            measurements: o.measurements,
+            measurements: o.measurements.into_iter().collect(),
             side,
             batch_size: o.batch_size.max(1),
             check_duplicates: o.check_duplicates,

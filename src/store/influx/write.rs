@@ -14,6 +14,7 @@
 //! server had already partly stored rewrites identical points, which changes nothing.
 
 use super::InfluxStore;
+use super::fasthash::FastBuild;
 use super::http::HttpError;
 use super::influxql::{ident, literal, row_time};
 use super::lp::{marker_line, sample_line};
@@ -29,7 +30,8 @@ const MAX_LISTED_ASSETS: usize = 200;
 impl InfluxStore {
     pub(super) fn write_impl(&self, samples: &[Sample]) -> Result<WriteReport, StoreError> {
         let mut report = WriteReport::default();
-        let mut seen: HashSet<(&SeriesKey, TimestampMs)> = HashSet::with_capacity(samples.len());
+        let mut seen: HashSet<(&SeriesKey, TimestampMs), FastBuild> =
+            HashSet::with_capacity_and_hasher(samples.len(), FastBuild::default());
         let mut unique: Vec<&Sample> = Vec::with_capacity(samples.len());
         for s in samples {
             if !seen.insert((&s.series, s.ts)) {
@@ -199,7 +201,9 @@ impl InfluxStore {
     }
 
     fn lines(&self, samples: &[&Sample]) -> String {
-        let mut body = String::with_capacity(samples.len() * 72 + 96);
+        // A line is about 90 bytes (`substation,asset=ss-042 supply_temp=71.5,supply_temp_q=0i`
+        // and 19 digits of time): room for all of them, so the body is not copied as it grows.
+        let mut body = String::with_capacity(samples.len() * 100 + 96);
         for s in samples {
             sample_line(&mut body, self.measurement_of(&s.series.asset), s);
         }

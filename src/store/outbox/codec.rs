@@ -8,11 +8,12 @@
 
 use crate::model::{Quality, Sample, SeriesKey};
 use crate::store::StoreError;
+use crate::store::influx::fasthash::FastBuild;
 use std::collections::HashMap;
 
 /// Encode samples.
 pub fn encode_samples(samples: &[Sample]) -> Vec<u8> {
-    let mut index: HashMap<&SeriesKey, u32> = HashMap::new();
+    let mut index: HashMap<&SeriesKey, u32, FastBuild> = HashMap::default();
     let mut keys: Vec<String> = Vec::new();
     let mut refs = Vec::with_capacity(samples.len());
     for s in samples {

@@ -9,6 +9,8 @@ use std::sync::atomic::AtomicBool;
 struct Remote {
     down: AtomicBool,
     got: Mutex<Vec<Sample>>,
+    /// Samples per `write` call.
+    calls: Mutex<Vec<usize>>,
 }
 
 impl Store for Remote {
@@ -17,6 +19,7 @@ impl Store for Remote {
             return Err(StoreError::Other("remote down".into()));
         }
         self.got.lock().unwrap().extend_from_slice(samples);
+        self.calls.lock().unwrap().push(samples.len());
         Ok(WriteReport {
             written: samples.len(),
             duplicates: 0,
@@ -154,4 +157,119 @@ fn a_full_outbox_blocks_or_drops_the_oldest_and_counts_them() {
         "the oldest batch was dropped"
     );
     assert_eq!(got.len(), 300);
+}
+
+fn series_batch(asset: &str, from: i64, n: i64) -> Vec<Sample> {
+    (from..from + n)
+        .map(|i| Sample {
+            series: SeriesKey::new(asset, Quantity::Flow),
+            ts: i,
+            value: i as f64,
+            quality: Quality::Good,
+        })
+        .collect()
+}
+
+#[test]
+fn writers_and_forwarding_at_once_keep_each_series_in_order_and_the_counts_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Arc::new(Remote::default());
+    let ob = Arc::new(Outbox::open(remote.clone(), opts(dir.path())).unwrap());
+    // 4 writers × 50 writes × 37 samples = 7,400 samples while the forwarder runs.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let ob = ob.clone();
+            std::thread::spawn(move || {
+                for k in 0..50 {
+                    ob.write(&series_batch(&format!("ss-{w}"), k * 37, 37))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(ob.flush(Duration::from_secs(30)));
+    let st = ob.stats();
+    assert_eq!(
+        (
+            st.entries,
+            st.depth_points,
+            st.depth_bytes,
+            st.forwarded_points
+        ),
+        (0, 0, 0, 7400)
+    );
+    let got = remote.got.lock().unwrap();
+    for w in 0..4 {
+        let asset = format!("ss-{w}");
+        let ts: Vec<i64> = got
+            .iter()
+            .filter(|s| s.series.asset == asset)
+            .map(|s| s.ts)
+            .collect();
+        assert_eq!(ts, (0..50 * 37).collect::<Vec<_>>(), "{asset}");
+    }
+}
+
+#[test]
+fn a_backlog_goes_out_in_runs_of_several_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Arc::new(Remote::default());
+    remote.down.store(true, Ordering::SeqCst);
+    let ob = Outbox::open(remote.clone(), opts(dir.path())).unwrap();
+    // batch_size 100: 10 writes of 100 samples are 10 entries.
+    for k in 0..10 {
+        ob.write(&batch(k * 100, 100)).unwrap();
+    }
+    assert_eq!(ob.stats().entries, 10);
+    // Restarted with the whole backlog in the file and the remote back.
+    drop(ob);
+    remote.down.store(false, Ordering::SeqCst);
+    let ob = Outbox::open(remote.clone(), opts(dir.path())).unwrap();
+    assert!(ob.flush(Duration::from_secs(20)));
+    // Runs of up to RUN_BATCHES (4) entries: 400 + 400 + 200 samples.
+    let calls = remote.calls.lock().unwrap().clone();
+    assert_eq!(calls, vec![400, 400, 200]);
+    let got = remote.got.lock().unwrap();
+    assert_eq!(
+        got.iter().map(|s| s.ts).collect::<Vec<_>>(),
+        (0..1000).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_damaged_entry_is_moved_aside_in_its_turn_and_the_rest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Arc::new(Remote::default());
+    remote.down.store(true, Ordering::SeqCst);
+    let ob = Outbox::open(remote.clone(), opts(dir.path())).unwrap();
+    for k in 0..3 {
+        ob.write(&batch(k * 100, 100)).unwrap();
+    }
+    drop(ob);
+    // Damage the middle entry on disk (seq 2).
+    let conn = Connection::open(dir.path().join("outbox.db")).unwrap();
+    conn.execute("UPDATE outbox SET payload = x'0100' WHERE seq = 2", [])
+        .unwrap();
+    remote.down.store(false, Ordering::SeqCst);
+    let ob = Outbox::open(remote.clone(), opts(dir.path())).unwrap();
+    assert!(ob.flush(Duration::from_secs(20)));
+    let got = remote.got.lock().unwrap();
+    assert_eq!(
+        got.iter().map(|s| s.ts).collect::<Vec<_>>(),
+        (0..100).chain(200..300).collect::<Vec<_>>()
+    );
+    let dead: i64 = conn
+        .query_row("SELECT count(*) FROM outbox_dead WHERE seq = 2", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(dead, 1);
+    let st = ob.stats();
+    assert_eq!(
+        (st.entries, st.depth_points, st.forwarded_points),
+        (0, 0, 200)
+    );
 }
