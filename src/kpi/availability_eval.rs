@@ -44,6 +44,21 @@ pub(super) struct Followed<'a> {
     pub covered: Window,
 }
 
+/// What the events of one network share: the outdoor temperature over the evaluated window
+/// and the consumption-model history before it, and which substations measure Δp.
+pub(super) struct Shared<'a> {
+    pub outdoor: Outdoor,
+    pub covers: Window,
+    pub dp_assets: &'a BTreeSet<String>,
+}
+
+impl Shared<'_> {
+    /// The shared outdoor temperature if it covers `w`.
+    pub fn outdoor_for(&self, w: Window) -> Option<&Outdoor> {
+        (w.start >= self.covers.start && w.end <= self.covers.end).then_some(&self.outdoor)
+    }
+}
+
 /// One event found, with what the results need.
 #[derive(Debug, Clone)]
 pub(super) struct Found {
@@ -200,14 +215,21 @@ fn network(
         };
         followed.push(follow(ctx, cfg, net, s, &ss, &outdoor, w)?);
     }
+    let wide = Window::new(w.start - i64::from(cfg.model_days) * 86_400_000, w.end);
+    let shared = Shared {
+        outdoor: Outdoor::load(ctx, &net.weather, wide, cfg.outdoor_smoothing_h)?,
+        covers: wide,
+        dp_assets,
+    };
     let season_hours = season_windows(ctx, w);
     let mut net_events: Vec<(Found, &Substation)> = Vec::new();
     let mut net_stats = ReadStats::default();
     let mut completeness = Vec::new();
     for f in &followed {
         net_stats += f.stats;
-        let found =
-            super::availability_events::events(ctx, cfg, register, net, f, &followed, w, out)?;
+        let found = super::availability_events::events(
+            ctx, cfg, register, &shared, net, f, &followed, w, out,
+        )?;
         let known =
             1.0 - f.tl.ms_in(SupplyState::Unknown, w.start, w.end) as f64 / w.len_ms() as f64;
         completeness.push(known);

@@ -10,7 +10,7 @@
 //! class with the matched register entry, compliance clocks, bonifikata and heat not supplied.
 
 use super::availability::{self, ClockLimits, DemandModel, InterruptionClass, RegisterMatch};
-use super::availability_eval::{Followed, Found, STANDARD};
+use super::availability_eval::{Followed, Found, STANDARD, Shared};
 use super::availability_read::{self as read, Outdoor};
 use super::availability_state::{Reason, SupplyState, onset};
 use super::engine::{EngineError, EvalContext, Evaluation, event_id};
@@ -63,6 +63,7 @@ pub(super) fn events(
     ctx: &EvalContext<'_>,
     cfg: &AvailabilityConfig,
     reg: &Register,
+    shared: &Shared<'_>,
     net: &Network,
     f: &Followed<'_>,
     all: &[Followed<'_>],
@@ -133,7 +134,7 @@ pub(super) fn events(
             sub.ordered_capacity_mw,
         );
         let (model, hns_total, hns_period) = if kind == "interruption" && stage == "confirmed" {
-            heat_not_supplied(ctx, cfg, net, &sub.id, s.start, s.end, w)?
+            heat_not_supplied(ctx, cfg, shared, net, &sub.id, s.start, s.end, w)?
         } else {
             (None, None, None)
         };
@@ -160,7 +161,7 @@ pub(super) fn events(
             .filter(|x| x.kind != WorkKind::CustomerRequest && x.substations.contains(&sub.id))
             .map(|x| Window::new(x.start, x.end))
             .collect();
-        let evidence = evidence(ctx, cfg, net, sub, s.start, windows)?;
+        let evidence = evidence(ctx, cfg, shared, net, sub, s.start, windows)?;
         let stored = ctx.store.events(&EventFilter {
             kind: Some(kind.into()),
             subject: Some(sub.id.clone()),
@@ -266,9 +267,11 @@ fn withdraw_open(
 
 /// The readings around `start`: the first reading of the run with the table and outdoor
 /// temperature, and the last reading before it that was supplied.
+#[allow(clippy::too_many_arguments)]
 fn evidence(
     ctx: &EvalContext<'_>,
     cfg: &AvailabilityConfig,
+    shared: &Shared<'_>,
     net: &Network,
     sub: &crate::model::asset::Substation,
     start: TimestampMs,
@@ -282,10 +285,17 @@ fn evidence(
     ) else {
         return Ok(json!(null));
     };
-    let dp_measured = !ctx.store.list_series(&dk.to_string())?.is_empty();
-    let win = Window::new(start - HOUR_MS, start + 1);
+    let dp_measured = shared.dp_assets.contains(&sub.id);
+    let win = Window::new(start - HOUR_MS / 4, start + 1);
     let rs = read::readings(ctx, [&fk, &rk, &qk, &dk], dp_measured, win)?;
-    let outdoor = Outdoor::load(ctx, &net.weather, win, cfg.outdoor_smoothing_h)?;
+    let loaded;
+    let outdoor = match shared.outdoor_for(win) {
+        Some(o) => o,
+        None => {
+            loaded = Outdoor::load(ctx, &net.weather, win, cfg.outdoor_smoothing_h)?;
+            &loaded
+        }
+    };
     let table_id = sub.regulation.as_deref().unwrap_or(&net.regulation);
     let Some(table) = ctx.settings.regulations.iter().find(|t| t.id == table_id) else {
         return Ok(json!(null));
@@ -298,7 +308,7 @@ fn evidence(
         requests: Vec::new(),
         works,
     };
-    let states = read::classify_readings(ctx, cfg, &ss, &outdoor, &rs);
+    let states = read::classify_readings(ctx, cfg, &ss, outdoor, &rs);
     let at = rs.iter().rposition(|r| r.ts <= start);
     let good = states
         .iter()
@@ -325,8 +335,8 @@ fn evidence(
         "dp_measured": dp_measured,
         "zero_flow_m3h": cfg.zero_flow_m3h,
         "last_good_reading": good.map(reading),
-        "completeness_last_hour": rs.iter().filter(|r| r.supply_c.is_some()).count() as f64
-            / (HOUR_MS / (i64::from(cfg.sample_interval_s) * 1000)) as f64,
+        "completeness_last_15_min": rs.iter().filter(|r| r.supply_c.is_some() && r.ts < start).count() as f64
+            / (HOUR_MS / 4 / (i64::from(cfg.sample_interval_s) * 1000)) as f64,
     }))
 }
 
@@ -334,9 +344,11 @@ fn evidence(
 /// hourly consumption against outdoor temperature over `model_days` before the event, applied
 /// to the hours without supply. Returns (model, GJ of the whole event, GJ inside `w`).
 #[allow(clippy::type_complexity)]
+#[allow(clippy::too_many_arguments)]
 fn heat_not_supplied(
     ctx: &EvalContext<'_>,
     cfg: &AvailabilityConfig,
+    shared: &Shared<'_>,
     net: &Network,
     sub: &str,
     start: TimestampMs,
@@ -350,7 +362,14 @@ fn heat_not_supplied(
         start - i64::from(cfg.model_days) * 86_400_000,
         start - start % 60_000,
     );
-    let od = Outdoor::load(ctx, &net.weather, Window::new(hist.start, end), 1)?;
+    let loaded;
+    let od = match shared.outdoor_for(Window::new(hist.start, end)) {
+        Some(o) => o,
+        None => {
+            loaded = Outdoor::load(ctx, &net.weather, Window::new(hist.start, end), 1)?;
+            &loaded
+        }
+    };
     let pairs: Vec<(f64, f64)> = ctx
         .inputs
         .hourly_counter(&ek, hist)?

@@ -383,7 +383,7 @@ pub(super) fn readings(
         .collect())
 }
 
-/// The state of each reading (frozen meters found with one hour of context before `w`).
+/// The state of each reading (frozen meters are found across the whole slice).
 pub(super) fn classify_readings(
     ctx: &EvalContext<'_>,
     cfg: &AvailabilityConfig,
@@ -421,7 +421,9 @@ fn raw_block(
     block: Window,
     keys: [&SeriesKey; 4],
 ) -> Result<(Timeline, u64), StoreError> {
-    let context = Window::new(block.start - HOUR_MS, block.end);
+    // Enough readings before the block to see a frozen meter that froze just before it.
+    let ctx_ms = i64::from(cfg.stale_readings + 1) * i64::from(cfg.sample_interval_s) * 1000;
+    let context = Window::new(block.start - ctx_ms, block.end);
     let rs = readings(ctx, keys, sub.dp_measured, context)?;
     let n = rs.len() as u64;
     let states: Vec<_> = classify_readings(ctx, cfg, sub, outdoor, &rs)
