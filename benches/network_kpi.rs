@@ -11,7 +11,7 @@
 //!
 //! Environment: `HEATKPI_BENCH_DB` (the store; required), `HEATKPI_BENCH_MONTH` (default
 //! `2026-01`), `HEATKPI_BENCH_ALL=1` evaluates every standard instead of the two network-side
-//! ones. The substations are the ones found in the store (`ss-*.heat_energy`), on the demo's
+//! ones, `HEATKPI_BENCH_ONLY=losses` or `usage` only one of them. The substations are the ones found in the store (`ss-*.heat_energy`), on the demo's
 //! network with the demo's parameters, so the work done is that of the configured utility.
 
 use heatkpi::kpi::Engine;
@@ -61,16 +61,32 @@ fn main() {
         moduli.insert(format!("{}.heat_energy", s.id), 4_294_967_296.0 * 0.0036);
         moduli.insert(format!("{}.volume", s.id), 4_294_967_296.0 * 0.01);
     }
+    let only = std::env::var("HEATKPI_BENCH_ONLY").unwrap_or_default();
     let engine = if all {
         Engine::standards(&settings).expect("engine")
     } else {
-        Engine::empty(&settings)
-            .expect("engine")
-            .with(LossesEvaluator)
-            .with(UsageEvaluator)
+        match only.as_str() {
+            "losses" => Engine::empty(&settings)
+                .expect("engine")
+                .with(LossesEvaluator),
+            "usage" => Engine::empty(&settings)
+                .expect("engine")
+                .with(UsageEvaluator),
+            _ => Engine::empty(&settings)
+                .expect("engine")
+                .with(LossesEvaluator)
+                .with(UsageEvaluator),
+        }
     }
     .with_register_moduli(moduli);
     let period = engine.calendar().parse(&month).expect("month");
+    let label = if all {
+        "all standards"
+    } else if only.is_empty() {
+        "losses + usage"
+    } else {
+        only.as_str()
+    };
     let now = chrono::Utc::now().timestamp_millis();
     let rss0 = peak_rss_kib();
     let t = Instant::now();
@@ -90,11 +106,7 @@ fn main() {
     println!(
         "network_kpi: {} substations, {month}, {}: {:.2} s wall, {} results ({by_status:?}), {} events, loss {:?} %, peak RSS {} MiB (before evaluating {} MiB)",
         settings.substations.len(),
-        if all {
-            "all five standards"
-        } else {
-            "losses + usage"
-        },
+        label,
         wall,
         ev.results.len(),
         ev.events.len(),

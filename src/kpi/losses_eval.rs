@@ -28,6 +28,7 @@ use crate::model::{Quantity, SeriesKey};
 use crate::store::EventRecord;
 use chrono::Datelike;
 use serde_json::json;
+use std::collections::HashSet;
 
 /// Evaluates KPI 3 for networks.
 pub struct LossesEvaluator;
@@ -107,17 +108,23 @@ impl Side {
     }
 
     /// Add an AMR meter (cut at the boundaries from the readings around them); `sign` −1
-    /// subtracts it (own use).
+    /// subtracts it (own use). `known` holds the assets with a heat-energy series. The
+    /// meter's error is taken at its measured mean Δθ when `measured_dt`, else at the typical
+    /// Δθ of `[kpi.efficiency]`: substation meters, whose errors average out over hundreds of
+    /// meters, are not worth two more reads each.
+    #[allow(clippy::too_many_arguments)]
     fn add_amr(
         &mut self,
         ctx: &EvalContext<'_>,
+        known: &HashSet<String>,
         id: &str,
         class: u8,
         w: Window,
         sign: f64,
+        measured_dt: bool,
     ) -> Result<(), EngineError> {
         let key = SeriesKey::new(id, Quantity::HeatEnergy);
-        if !ctx.inputs.exists(&key)? {
+        if !known.contains(id) {
             self.missing.push(id.to_string());
             self.completeness = 0.0;
             return Ok(());
@@ -135,7 +142,12 @@ impl Side {
         if c.edge_gap {
             self.missing.push(format!("{id} (boundary)"));
         }
-        let mpe = ni::meter_mpe_pct(ctx, class, mean_dt(ctx, id, w)?).unwrap_or(5.0);
+        let dt = if measured_dt {
+            mean_dt(ctx, id, w)?
+        } else {
+            None
+        };
+        let mpe = ni::meter_mpe_pct(ctx, class, dt).unwrap_or(5.0);
         self.energy_gj += sign * c.delta;
         self.parts.push((c.delta, mpe));
         self.completeness = self.completeness.min(c.completeness);
@@ -188,6 +200,16 @@ fn network_temp_at(
     Ok((!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64))
 }
 
+/// The assets with a `heat_energy` series in the store (one listing instead of one per meter).
+pub(super) fn heat_meter_assets(ctx: &EvalContext<'_>) -> Result<HashSet<String>, EngineError> {
+    Ok(ctx
+        .store
+        .list_series("*.heat_energy")?
+        .into_iter()
+        .map(|k| k.asset)
+        .collect())
+}
+
 /// Read the balance of `net` over `w`.
 pub(super) fn metered(
     ctx: &EvalContext<'_>,
@@ -195,6 +217,7 @@ pub(super) fn metered(
     w: Window,
 ) -> Result<Metered, EngineError> {
     let cfg = &ctx.settings.kpi.losses;
+    let known = heat_meter_assets(ctx)?;
     let mut heat_in = Side::new();
     let mut outlets = Vec::new();
     for sid in &net.sources {
@@ -205,26 +228,26 @@ pub(super) fn metered(
             // No outlet meter: the units' heat minus the metered own use (domain.md §4.6: a
             // meter upstream of the own-use branch would overstate Q_in).
             for u in ctx.settings.units.iter().filter(|u| &u.source == sid) {
-                heat_in.add_amr(ctx, &u.id, u.meter_class, w, 1.0)?;
+                heat_in.add_amr(ctx, &known, &u.id, u.meter_class, w, 1.0, true)?;
             }
             for m in &src.own_use_meters {
-                heat_in.add_amr(ctx, m, meter_class(ctx, m), w, -1.0)?;
+                heat_in.add_amr(ctx, &known, m, meter_class(ctx, m), w, -1.0, true)?;
             }
         } else {
             for m in &src.outlet_meters {
-                heat_in.add_amr(ctx, m, meter_class(ctx, m), w, 1.0)?;
+                heat_in.add_amr(ctx, &known, m, meter_class(ctx, m), w, 1.0, true)?;
                 outlets.push(m.clone());
             }
         }
     }
     let before = heat_in.energy_gj;
     for m in &net.purchased_heat_meters {
-        heat_in.add_amr(ctx, m, meter_class(ctx, m), w, 1.0)?;
+        heat_in.add_amr(ctx, &known, m, meter_class(ctx, m), w, 1.0, true)?;
     }
     let purchased_gj = heat_in.energy_gj - before;
     let mut heat_out = Side::new();
     for m in &net.transfer_meters {
-        heat_out.add_amr(ctx, m, meter_class(ctx, m), w, 1.0)?;
+        heat_out.add_amr(ctx, &known, m, meter_class(ctx, m), w, 1.0, true)?;
     }
     let transfers_gj = heat_out.energy_gj;
     let subs: Vec<_> = ctx
@@ -269,7 +292,7 @@ pub(super) fn metered(
             let cut = ni::manual_counter(ctx, &key, w, wts)?;
             heat_out.add_manual(ctx, &s.id, s.meter_class, cut, None);
         } else {
-            heat_out.add_amr(ctx, &s.id, s.meter_class, w, 1.0)?;
+            heat_out.add_amr(ctx, &known, &s.id, s.meter_class, w, 1.0, false)?;
         }
     }
     let t0 = network_temp_at(ctx, &outlets, w.start)?;
@@ -471,7 +494,7 @@ fn network(
         "storage_gj": m.storage_gj, "storage_applied": apply_storage && m.storage_gj.is_some(),
         "loss_gj": b.loss_gj,
         "uncertainty_pp": u_pp, "worst_case_uncertainty_pp": worst_pp,
-        "uncertainty_method": "meter MPEs (EN 1434-1 at each meter's mean Δθ) combined as independent errors per side; worst case: all errors of a side in one direction",
+        "uncertainty_method": "meter MPEs (EN 1434-1; entry and transfer meters at their mean Δθ, substation meters at the typical Δθ) combined as independent errors per side; worst case: all errors of a side in one direction",
         "interpolated_share": interpolated_share, "estimated_share": estimated_share,
         "introduced": side_json(&m.heat_in), "delivered": side_json(&m.heat_out),
         "blocked": block.is_some(),

@@ -3,9 +3,11 @@
 //! hour's outdoor temperature, weather-normalised and specific consumption, and capacity
 //! utilisation; per weather station, heating degree days.
 //!
-//! Series read per substation: `heat_energy` and `volume` (period totals cut at the
-//! boundaries through `Inputs::counter`; hourly steps from the hourly rollups), `supply_temp`
-//! and `return_temp` (hourly means); per network, its station's `outdoor_temp` (hourly means,
+//! Series read per substation, as hourly aggregates only (four reads per substation):
+//! `heat_energy` and `volume` (register steps from the last reading of one hour to the last
+//! of the next, so the period's Q and V run from the last reading before its start to the
+//! last reading before its end — at most one sample interval off at each end, and the same
+//! interval for Q and V, whose ratio ΔT_w is), `supply_temp` and `return_temp` (hourly means); per network, its station's `outdoor_temp` (hourly means,
 //! hours it misses from the station's fallback).
 //!
 //! KPIs per substation: `cooling_delta_t` (K), `return_temperature` (degC, volume-weighted),
@@ -63,8 +65,18 @@ impl Evaluator for UsageEvaluator {
                 continue;
             }
             let o = ni::outdoor(ctx, &net.weather, span, cfg.outdoor_day_min_coverage)?;
+            let known = super::losses_eval::heat_meter_assets(ctx)?;
             for s in subs {
-                substation(ctx, period, net, s, &o, &mut out)?;
+                if known.contains(&s.id) {
+                    substation(ctx, period, net, s, &o, &mut out)?;
+                } else {
+                    let mut r = base(ctx, "cooling_delta_t", &s.id, period, "K", 0.0);
+                    r.irregularities.push(Irregularity::not_covered(
+                        "domain.md §5.3 (substation meter)",
+                        format!("no heat meter series `{}.heat_energy` in the store", s.id),
+                    ));
+                    out.results.push(r);
+                }
             }
         }
         Ok(out)
@@ -146,6 +158,11 @@ struct Hourly {
     p_max: Option<(f64, Window)>,
     /// Hours above the ordered capacity (in the span).
     over_capacity: Vec<Window>,
+    /// Heat and volume of the hours in the window, from the register steps.
+    heat_gj: f64,
+    volume_m3: f64,
+    /// Hours of the window with a heat and a volume reading / hours of the window.
+    completeness: f64,
 }
 
 fn hourly(
@@ -175,6 +192,13 @@ fn hourly(
             }
             if p_mw > s.ordered_capacity_mw {
                 h.over_capacity.push(win);
+            }
+        }
+        if inside {
+            h.heat_gj += q.delta.unwrap_or(0.0);
+            h.volume_m3 += vol[i].delta.unwrap_or(0.0);
+            if q.delta.is_some() && vol[i].delta.is_some() {
+                h.completeness += 1.0;
             }
         }
         let v = vol[i]
@@ -214,6 +238,11 @@ fn hourly(
         };
         h.states.push((win, state));
     }
+    h.completeness /= heat
+        .iter()
+        .filter(|x| w.contains(x.window.start))
+        .count()
+        .max(1) as f64;
     Ok(h)
 }
 
@@ -249,23 +278,10 @@ fn substation(
     let w = period.evaluated();
     let span = Window::new(w.start - RUN_LOOKBACK_MS, w.end);
     let classes = vec!["substation".to_string()];
-    let heat_key = SeriesKey::new(&s.id, Quantity::HeatEnergy);
-    if !ctx.inputs.exists(&heat_key)? {
-        let mut r = base(ctx, "cooling_delta_t", &s.id, period, "K", 0.0);
-        r.irregularities.push(Irregularity::not_covered(
-            "domain.md §5.3 (substation meter)",
-            format!("no heat meter series `{heat_key}` in the store"),
-        ));
-        out.results.push(r);
-        return Ok(());
-    }
-    let q = ctx.inputs.counter(&heat_key, w)?;
-    let v = ctx
-        .inputs
-        .counter(&SeriesKey::new(&s.id, Quantity::Volume), w)?;
     let table = table_for(ctx, net, s);
     let h = hourly(ctx, s, table, o, span, w)?;
-    let completeness = q.completeness.min(v.completeness);
+    let (q, v) = (h.heat_gj, h.volume_m3);
+    let completeness = h.completeness;
     let (hdd, missing_days, days) = o.hdd(w, cfg.hdd_base_c, cfg.hdd_threshold_c);
     let hdd_completeness = if days > 0 {
         (days - missing_days) as f64 / days as f64
@@ -284,8 +300,8 @@ fn substation(
     };
 
     // Cooling ΔT_w from the register differences, hours below Δθmin left out.
-    let q_t = (q.delta - h.low_heat_gj).max(0.0);
-    let v_t = (v.delta - h.low_volume_m3).max(0.0);
+    let q_t = (q - h.low_heat_gj).max(0.0);
+    let v_t = (v - h.low_volume_m3).max(0.0);
     let dt_w = us::volume_weighted_cooling_k(q_t, v_t, cfg.k_kwh_per_m3_k);
     let reference = table.zip(t_out_mean).and_then(|(t, tm)| {
         let (f, r) = t.at(tm)?;
@@ -311,7 +327,7 @@ fn substation(
     );
     r.value = dt_w;
     r.details = json!({
-        "heat_gj": q.delta, "volume_m3": v.delta, "k_kwh_per_m3_k": cfg.k_kwh_per_m3_k,
+        "heat_gj": q, "volume_m3": v, "k_kwh_per_m3_k": cfg.k_kwh_per_m3_k,
         "hours_below_delta_theta_min": h.low_hours, "heat_below_delta_theta_min_gj": h.low_heat_gj,
         "reference_k": reference, "mean_outdoor_c": t_out_mean, "design_delta_t_k": s.design_delta_t_k,
         "dhw_only": dhw_only,
@@ -335,7 +351,7 @@ fn substation(
             effective_to: None,
         }
     });
-    if v.delta <= 0.0 {
+    if v <= 0.0 {
         r.detail(
             "note",
             "no flow in the period: cooling is not defined (domain.md §5.4)",
@@ -450,7 +466,7 @@ fn substation(
         period,
         s,
         &super::usage_consumption::Measured {
-            heat_gj: q.delta,
+            heat_gj: q,
             completeness,
             hdd,
             hdd_completeness,
