@@ -11,10 +11,13 @@
 //!
 //! Environment: `HEATKPI_BENCH_DB` (the store; required), `HEATKPI_BENCH_MONTH` (default
 //! `2026-01`), `HEATKPI_BENCH_ALL=1` evaluates every standard instead of the two network-side
-//! ones, `HEATKPI_BENCH_ONLY=losses` or `usage` only one of them. The substations are the ones found in the store (`ss-*.heat_energy`), on the demo's
+//! ones, `HEATKPI_BENCH_ONLY=losses|usage|availability|efficiency|emissions` only one of them. The substations are the ones found in the store (`ss-*.heat_energy`), on the demo's
 //! network with the demo's parameters, so the work done is that of the configured utility.
 
 use heatkpi::kpi::Engine;
+use heatkpi::kpi::availability_eval::AvailabilityEvaluator;
+use heatkpi::kpi::efficiency_eval::EfficiencyEvaluator;
+use heatkpi::kpi::emissions_eval::EmissionsEvaluator;
 use heatkpi::kpi::engine::template_moduli;
 use heatkpi::kpi::losses_eval::LossesEvaluator;
 use heatkpi::kpi::usage_eval::UsageEvaluator;
@@ -72,6 +75,15 @@ fn main() {
             "usage" => Engine::empty(&settings)
                 .expect("engine")
                 .with(UsageEvaluator),
+            "availability" => Engine::empty(&settings)
+                .expect("engine")
+                .with(AvailabilityEvaluator),
+            "efficiency" => Engine::empty(&settings)
+                .expect("engine")
+                .with(EfficiencyEvaluator),
+            "emissions" => Engine::empty(&settings)
+                .expect("engine")
+                .with(EmissionsEvaluator),
             _ => Engine::empty(&settings)
                 .expect("engine")
                 .with(LossesEvaluator)

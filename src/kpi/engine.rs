@@ -377,17 +377,38 @@ impl Engine {
             asset,
             builtin: &self.builtin,
         };
+        // The standards are independent of each other: each runs on its own thread (the
+        // store hands every thread its own read connection), and their outputs are joined in
+        // the order the evaluators were added, so the result does not depend on timing.
+        let ctx = &ctx;
+        let outputs: Vec<Result<Evaluation, EngineError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .evaluators
+                .iter()
+                .map(|e| {
+                    scope.spawn(move || {
+                        let t = std::time::Instant::now();
+                        let ev = e.evaluate(ctx, period)?;
+                        tracing::debug!(
+                            evaluator = e.name(),
+                            period = %period.label,
+                            results = ev.results.len(),
+                            events = ev.events.len(),
+                            ms = t.elapsed().as_millis() as u64,
+                            "evaluated"
+                        );
+                        Ok(ev)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
         let mut out = Evaluation::default();
-        for e in &self.evaluators {
-            let ev = e.evaluate(&ctx, period)?;
-            tracing::debug!(
-                evaluator = e.name(),
-                period = %period.label,
-                results = ev.results.len(),
-                events = ev.events.len(),
-                "evaluated"
-            );
-            out.extend(ev);
+        for ev in outputs {
+            out.extend(ev?);
         }
         for r in &mut out.results {
             r.as_of = as_of;

@@ -85,6 +85,14 @@ fn records(blob: &[u8], col: usize) -> rusqlite::Result<usize> {
     Ok(blob.len() / RECORD)
 }
 
+/// Call `f` with every record of a batch blob (column `col` of its row), in stored order.
+pub(super) fn decode(blob: &[u8], col: usize, mut f: impl FnMut(Row)) -> rusqlite::Result<()> {
+    for i in 0..records(blob, col)? {
+        f(record(blob, i));
+    }
+    Ok(())
+}
+
 /// One group's part of a batch being packed.
 #[derive(Default)]
 struct Packed {

@@ -14,6 +14,7 @@
 
 mod checkpoint;
 mod head;
+mod head_cache;
 mod insert;
 mod read;
 mod records;
@@ -127,6 +128,8 @@ pub struct SqliteStore {
     /// Series ids of committed series. Ids never change once committed, so readers and the
     /// writer share one map.
     ids: RwLock<FastMap<SeriesKey, i64>>,
+    /// The readers' shared decoded head.
+    head: head_cache::HeadCache,
 }
 
 impl SqliteStore {
@@ -164,6 +167,7 @@ impl SqliteStore {
             path,
             display,
             ids: RwLock::new(FastMap::default()),
+            head: head_cache::HeadCache::default(),
         })
     }
 
@@ -298,7 +302,7 @@ impl Store for SqliteStore {
 
     fn read_range(&self, series: &SeriesKey, range: Window) -> Result<Vec<Point>, StoreError> {
         self.with_reader(|c| match self.series_id(c, series)? {
-            Some(id) => read::points(c, id, range),
+            Some(id) => read::points(c, &self.head, id, range),
             None => Ok(Vec::new()),
         })
     }
@@ -309,7 +313,7 @@ impl Store for SqliteStore {
         windows: &[Window],
     ) -> Result<Vec<Aggregate>, StoreError> {
         self.with_reader(|c| match self.series_id(c, series)? {
-            Some(id) => read::aggregate(c, id, windows),
+            Some(id) => read::aggregate(c, &self.head, id, windows),
             None => Ok(windows.iter().map(|w| Aggregate::empty(*w)).collect()),
         })
     }
@@ -321,7 +325,7 @@ impl Store for SqliteStore {
         modulus: Option<f64>,
     ) -> Result<CounterDelta, StoreError> {
         self.with_reader(|c| match self.series_id(c, series)? {
-            Some(id) => read::counter_delta(c, id, range, modulus),
+            Some(id) => read::counter_delta(c, &self.head, id, range, modulus),
             None => Ok(CounterDelta::default()),
         })
     }
@@ -332,7 +336,7 @@ impl Store for SqliteStore {
         at: TimestampMs,
     ) -> Result<Option<Point>, StoreError> {
         self.with_reader(|c| match self.series_id(c, series)? {
-            Some(id) => read::last_before(c, id, at),
+            Some(id) => read::last_before(c, &self.head, id, at),
             None => Ok(None),
         })
     }

@@ -8,6 +8,7 @@
 //! Pieces are joined with [`Acc::append`], which adds the step and the held value between
 //! them, so the result is the same as folding the window's raw rows.
 
+use super::head_cache::HeadCache;
 use super::rollup::{Acc, HOUR_MS, hour_ceil, hour_end, hour_of};
 use super::schema::RETENTION_KEY;
 use crate::model::counter::{CounterDelta, classify, delta_of};
@@ -143,12 +144,13 @@ pub(super) fn main_points(
 /// which are all later (see `write`).
 pub(super) fn points(
     conn: &mut Connection,
+    head: &HeadCache,
     sid: i64,
     range: Window,
 ) -> rusqlite::Result<Vec<Point>> {
     let tx = conn.transaction()?;
     let mut out = main_points(&tx, sid, range)?;
-    out.extend(super::head::points(&tx, sid, range)?);
+    out.extend(head.points(&tx, sid, range)?);
     tx.commit()?;
     Ok(out)
 }
@@ -156,6 +158,7 @@ pub(super) fn points(
 /// The latest sample of series `sid` at or before `at`.
 pub(super) fn last_before(
     conn: &mut Connection,
+    head: &HeadCache,
     sid: i64,
     at: TimestampMs,
 ) -> rusqlite::Result<Option<Point>> {
@@ -169,7 +172,9 @@ pub(super) fn last_before(
         .optional()?;
     // Head samples are later than main samples, so only the head after `main` can win.
     let after = main.map_or(i64::MIN, |p| p.ts.saturating_add(1));
-    let head = super::head::points(&tx, sid, Window::new(after, at.saturating_add(1)))?.pop();
+    let head = head
+        .points(&tx, sid, Window::new(after, at.saturating_add(1)))?
+        .pop();
     tx.commit()?;
     Ok(head.or(main))
 }
@@ -252,7 +257,12 @@ struct Source<'c> {
 }
 
 impl<'c> Source<'c> {
-    fn new(conn: &'c Connection, sid: i64, plans: &[Plan]) -> rusqlite::Result<Self> {
+    fn new(
+        conn: &'c Connection,
+        cache: &HeadCache,
+        sid: i64,
+        plans: &[Plan],
+    ) -> rusqlite::Result<Self> {
         let raw = match Span::<Point>::over(
             plans
                 .iter()
@@ -280,7 +290,7 @@ impl<'c> Source<'c> {
             .flatten()
             .reduce(|a, b| Window::new(a.start.min(b.start), a.end.max(b.end)));
         let head = match all {
-            Some(range) => super::head::points(conn, sid, range)?,
+            Some(range) => cache.points(conn, sid, range)?,
             None => Vec::new(),
         };
         Ok(Source {
@@ -336,13 +346,14 @@ impl<'c> Source<'c> {
 /// One aggregate per window of series `sid`.
 pub(super) fn aggregate(
     conn: &mut Connection,
+    head: &HeadCache,
     sid: i64,
     windows: &[Window],
 ) -> rusqlite::Result<Vec<Aggregate>> {
     // One read transaction: every piece comes from the same snapshot.
     let tx = conn.transaction()?;
     let plans: Vec<Plan> = windows.iter().map(|w| plan(*w)).collect();
-    let src = Source::new(&tx, sid, &plans)?;
+    let src = Source::new(&tx, head, sid, &plans)?;
     let mut out = Vec::with_capacity(windows.len());
     for (w, p) in windows.iter().zip(&plans) {
         let mut acc = Acc::default();
@@ -371,6 +382,7 @@ pub(super) fn aggregate(
 /// with `modulus`.
 pub(super) fn counter_delta(
     conn: &mut Connection,
+    head: &HeadCache,
     sid: i64,
     range: Window,
     modulus: Option<f64>,
@@ -384,7 +396,7 @@ pub(super) fn counter_delta(
         )
         .optional()?;
     let p = plan(range);
-    let src = Source::new(&tx, sid, std::slice::from_ref(&p))?;
+    let src = Source::new(&tx, head, sid, std::slice::from_ref(&p))?;
     let mut run = Run {
         acc: CounterDelta::default(),
         last: None,

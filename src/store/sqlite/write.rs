@@ -302,6 +302,12 @@ impl Cache {
         // sample would be the one kept, as for any duplicate.
         self.insert_main(tx, &rows, &mut Span::default())?;
         tx.execute("DELETE FROM sample_head", [])?;
+        // Readers' decoded copies of the head (head_cache.rs) are stale from here on.
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, 1) \
+             ON CONFLICT (key) DO UPDATE SET value = value + 1",
+            [super::head_cache::HEAD_MOVES_KEY],
+        )?;
         self.head.clear();
         Ok(())
     }
