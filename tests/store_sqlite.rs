@@ -658,6 +658,51 @@ fn a_newer_schema_is_refused_with_the_file_name() {
 }
 
 #[test]
+fn a_version_1_store_gets_the_event_subject_index_and_keeps_its_events() {
+    use heatkpi::store::{EventFilter, EventRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let event = EventRecord {
+        id: "interruption:ss-1:2026-01-05T07:30:00Z".into(),
+        kind: "interruption".into(),
+        subject: "ss-1".into(),
+        start: t0(),
+        end: None,
+        body: serde_json::json!({"class": "unplanned"}),
+    };
+    store.put_events(std::slice::from_ref(&event)).unwrap();
+    drop(store);
+    // The layout of version 1: no index by subject.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP INDEX event_subject; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    let got = store
+        .events(&EventFilter {
+            subject: Some("ss-1".into()),
+            open_only: true,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(got, vec![event]);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let index: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'event_subject'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!((version, index), (2, 1));
+}
+
+#[test]
 fn sqlite_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-such-dir").join("x.sqlite");

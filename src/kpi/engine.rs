@@ -263,22 +263,41 @@ pub fn template_moduli(
 ) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for d in &settings.modbus.devices {
-        let Some(t) = templates.get(&d.template) else {
-            continue;
-        };
-        for p in &t.points {
-            if p.quantity.kind() != crate::model::Kind::Counter {
-                continue;
-            }
-            let Some(m) = p.modulus.filter(|m| *m > 0.0).map(|m| m * p.scale.abs()) else {
-                continue;
-            };
-            if let Ok(c) = crate::model::quantity::convert(p.quantity, p.unit, m) {
-                out.insert(format!("{}.{}", d.asset, p.quantity.name()), c);
-            }
+        if let Some(t) = templates.get(&d.template) {
+            out.extend(counter_moduli(&d.asset, t));
         }
     }
     out
+}
+
+/// The register moduli of the counter points of template `t` read for `asset`, keyed by series
+/// key, in the canonical unit of each quantity (see [`template_moduli`]).
+pub fn counter_moduli(
+    asset: &str,
+    t: &crate::config::modbus::Template,
+) -> impl Iterator<Item = (String, f64)> {
+    t.points.iter().filter_map(move |p| {
+        if p.quantity.kind() != crate::model::Kind::Counter {
+            return None;
+        }
+        let m = p.modulus.filter(|m| *m > 0.0)? * p.scale.abs();
+        let c = crate::model::quantity::convert(p.quantity, p.unit, m).ok()?;
+        Some((format!("{asset}.{}", p.quantity.name()), c))
+    })
+}
+
+/// The programme standard (domain.md §2–§6) an evaluator's results concern, by evaluator name:
+/// `efficient_production`, `emission_limits`, `transmission_losses`, `rational_use`,
+/// `supply_availability`. Every result of `evaluate` carries it as `details.standard`.
+pub fn programme_standard(evaluator: &str) -> Option<&'static str> {
+    Some(match evaluator {
+        "efficiency" => "efficient_production",
+        "emissions" => "emission_limits",
+        "losses" => "transmission_losses",
+        "usage" => "rational_use",
+        "availability" => "supply_availability",
+        _ => return None,
+    })
 }
 
 /// Runs evaluators and stores what they produce.
@@ -407,8 +426,14 @@ impl Engine {
                 .collect()
         });
         let mut out = Evaluation::default();
-        for ev in outputs {
-            out.extend(ev?);
+        for (e, ev) in self.evaluators.iter().zip(outputs) {
+            let mut ev = ev?;
+            if let Some(standard) = programme_standard(e.name()) {
+                for r in &mut ev.results {
+                    r.detail("standard", standard);
+                }
+            }
+            out.extend(ev);
         }
         for r in &mut out.results {
             r.as_of = as_of;

@@ -22,7 +22,8 @@
 //!   "threshold": {"warn": 88.0, "fail": 85.0, "unit": "%", "direction": "min",
 //!                 "source": "…", "scope": "class boiler:natural_gas",
 //!                 "effective_from": null, "effective_to": null},
-//!   "details": {"heat_gj": 700.0, "fuel_gj": 781.0, "…": "…"},
+//!   "details": {"standard": "efficient_production", "heat_gj": 700.0, "fuel_gj": 781.0,
+//!               "…": "…"},
 //!   "irregularities": [{"standard": "…", "kind": "not_followed", "message": "…"}],
 //!   "as_of": "2026-11-02T06:00:00+01:00"
 //! }
@@ -30,7 +31,9 @@
 //!
 //! Times are RFC 3339 in the configured time zone; `status` is one of `pass`, `warn`, `fail`,
 //! `provisional`, `no_data`, `no_standard`; `value`, `uncertainty` and `threshold` may be
-//! `null`; `completeness` is a share 0–1.
+//! `null`; `completeness` is a share 0–1; `details.standard` names the programme standard
+//! (`efficient_production`, `emission_limits`, `transmission_losses`, `rational_use`,
+//! `supply_availability`).
 
 use super::result::{KpiResult, PeriodRef};
 use crate::model::time::format_local;

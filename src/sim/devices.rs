@@ -137,11 +137,20 @@ pub struct SimDevice {
     pub replacements: u32,
 }
 
+/// The built-in template of the heat meter of the simulator's `i`-th substation (0-based):
+/// every third one has a GJ meter from another maker.
+pub fn substation_template(i: usize) -> &'static str {
+    if i % 3 == 2 {
+        "dh-sim-heat-meter-gj"
+    } else {
+        "dh-sim-heat-meter"
+    }
+}
+
 fn template_for(u: &Utility, a: AssetRef) -> &'static str {
     match a {
-        // Every third substation has a GJ meter from another maker.
-        AssetRef::Substation(i) if i % 3 == 2 => "dh-sim-heat-meter-gj",
-        AssetRef::Substation(_) | AssetRef::Outlet(_) => "dh-sim-heat-meter",
+        AssetRef::Substation(i) => substation_template(i),
+        AssetRef::Outlet(_) => "dh-sim-heat-meter",
         AssetRef::Unit(i) if u.units[i].fuel.is_solid() => "dh-sim-boiler",
         AssetRef::Unit(_) => "dh-sim-engine",
         AssetRef::Stack(_) => "dh-sim-cems",

@@ -111,6 +111,27 @@ pub enum SimError {
     },
 }
 
+/// The substations the simulator generates for `settings` when asked for `count` of them
+/// (`heatkpi simulate --substations N`; ids `ss-0001`…), each with the built-in template of
+/// its simulated heat meter. `seed` defaults to `[simulator] seed`.
+pub fn generated_substations(
+    settings: &Settings,
+    count: usize,
+    seed: Option<u64>,
+) -> Result<Vec<(crate::model::asset::Substation, &'static str)>, SimError> {
+    let cfg = settings.simulator.clone().unwrap_or_default();
+    let network = settings.networks.first().ok_or_else(|| {
+        SimError::Config("the simulator needs at least one [[network]] (see config/demo.toml)".into())
+    })?;
+    Ok(
+        substation::generate(count, cfg.branches, &network.id, seed.unwrap_or(cfg.seed))
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (s, devices::substation_template(i)))
+            .collect(),
+    )
+}
+
 /// The demo configuration (`config/demo.toml`) as compiled in.
 pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
 

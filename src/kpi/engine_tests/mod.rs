@@ -141,3 +141,48 @@ fn write_october_meters(store: &dyn Store, skip: &[usize]) {
     put(store, "g1.electricity", &series(0.25));
     put(store, "g1.fuel_volume", &series(60.0));
 }
+
+#[test]
+fn every_result_names_its_programme_standard_and_evaluators_run_in_order() {
+    // The demo utility on an empty store: every evaluator still reports each of its assets
+    // (no data), so all five standards appear; the evaluators run on their own threads and
+    // their results come back in the order the evaluators were added.
+    let settings = crate::sim::demo_settings().unwrap();
+    let engine = Engine::standards(&settings).unwrap();
+    let period = engine.calendar().parse("2026-01").unwrap();
+    let store = MemStore::default();
+    let ev = engine
+        .evaluate(&settings, &store, &period, None, at("2026-02-02T06:00"))
+        .unwrap();
+    let order = [
+        "efficient_production",
+        "emission_limits",
+        "transmission_losses",
+        "rational_use",
+        "supply_availability",
+    ];
+    let seen: Vec<&str> = ev
+        .results
+        .iter()
+        .map(|r| r.details["standard"].as_str().expect("details.standard"))
+        .collect();
+    let mut firsts: Vec<&str> = seen.clone();
+    firsts.dedup();
+    assert_eq!(firsts, order, "each standard once, in evaluator order");
+    let std_of = |kpi: &str| {
+        let r = ev.results.iter().find(|r| r.kpi == kpi).expect(kpi);
+        r.details["standard"].as_str().unwrap().to_string()
+    };
+    assert_eq!(std_of("boiler_efficiency"), "efficient_production");
+    assert_eq!(std_of("transmission_loss"), "transmission_losses");
+    assert_eq!(std_of("saidi"), "supply_availability");
+    // The same evaluation again gives the same results in the same order.
+    let again = engine
+        .evaluate(&settings, &store, &period, None, at("2026-02-02T06:00"))
+        .unwrap();
+    let key = |r: &KpiResult| (r.kpi.clone(), r.asset.clone(), r.status);
+    assert_eq!(
+        ev.results.iter().map(key).collect::<Vec<_>>(),
+        again.results.iter().map(key).collect::<Vec<_>>()
+    );
+}

@@ -162,7 +162,8 @@ pub(super) fn events(
         "SELECT id, kind, subject, start_ts, end_ts, body FROM event {} ORDER BY start_ts, id",
         c.clause()
     );
-    let mut stmt = conn.prepare(&sql)?;
+    // A few shapes of filter, each asked thousands of times by an evaluation.
+    let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map(params_from_iter(c.params), |r| {
         Ok(EventRecord {
             id: r.get(0)?,

@@ -9,7 +9,7 @@
 use rusqlite::Connection;
 
 /// The layout version in `PRAGMA user_version`. Bump it with a migration in [`create`].
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// The layout. `STRICT` so a bug binding the wrong type fails instead of storing text.
 const DDL: &str = r#"
@@ -102,6 +102,12 @@ CREATE TABLE meta (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Version 2: events by subject, so an evaluator's look-up of one asset's events (thousands per
+/// evaluation of a large network) does not scan every stored event.
+const EVENT_SUBJECT_DDL: &str = r#"
+CREATE INDEX IF NOT EXISTS event_subject ON event (subject, kind, start_ts);
+"#;
+
 /// The `meta` key holding the retention horizon.
 pub(super) const RETENTION_KEY: &str = "retention_before";
 
@@ -164,6 +170,11 @@ pub(super) fn create(conn: &mut Connection) -> Result<(), SchemaError> {
     match version {
         0 => {
             tx.execute_batch(DDL)?;
+            tx.execute_batch(EVENT_SUBJECT_DDL)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        1 => {
+            tx.execute_batch(EVENT_SUBJECT_DDL)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
