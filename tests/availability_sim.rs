@@ -24,6 +24,11 @@ fn live(store: &dyn Store, kind: &str) -> Vec<EventRecord> {
         .collect()
 }
 
+/// ss-01's customer asked on 1 January at 18:00 for heating to stop; it stopped at 10:00 on
+/// the 2nd (16 h: 4 h over the 12 h limit) and was due again from 10:00 on the 3rd, when the
+/// simulated substation is supplied (0 h).
+const CUSTOMER_REQUEST: &str = "[[work]]\nid = \"cr-1\"\nsubstations = [\"ss-01\"]\nstart = \"2026-01-02T10:00\"\nend = \"2026-01-03T10:00\"\nnotified_at = \"2026-01-01T18:00\"\nreason = \"customer: building works\"\nkind = \"customer_request\"\n";
+
 #[test]
 fn injected_interruptions_and_degraded_supply_are_found_to_the_reading() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,7 +52,7 @@ fn injected_interruptions_and_degraded_supply_are_found_to_the_reading() {
     std::fs::write(
         dir.path().join("planned-works.toml"),
         format!(
-            "[[work]]\nid = \"pw-1\"\nbranch = \"{}\"\nstart = \"{}\"\nend = \"{}\"\nnotified_at = \"{}\"\nreason = \"valve replacement\"\nkind = \"works\"\n",
+            "[[work]]\nid = \"pw-1\"\nbranch = \"{}\"\nstart = \"{}\"\nend = \"{}\"\nnotified_at = \"{}\"\nreason = \"valve replacement\"\nkind = \"works\"\n\n{CUSTOMER_REQUEST}",
             planned.target,
             fmt(planned.start_ms),
             fmt(planned.end_ms.unwrap()),
@@ -106,4 +111,39 @@ fn injected_interruptions_and_degraded_supply_are_found_to_the_reading() {
     // The stale meter, the silent meter and the swapped sensors are unknown time, never an
     // interruption (checked above: only the truth's interruptions were found).
     assert!(found.iter().all(|e| e.end.is_some()));
+
+    // The customer's stop took 16 h: one started day over the limit; ordered capacity
+    // 0.391 MW at 12 500 PLN/MW/month → 12 500 × 0.391 / 30 = 162.916… PLN. The restart was
+    // immediate (supplied at 10:00 on the 3rd).
+    let r = store
+        .results(&heatkpi::store::ResultFilter {
+            kpi: Some("heating_request_delay".into()),
+            asset: Some("ss-01".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let month = r
+        .iter()
+        .find(|r| r.period_start == period.start())
+        .expect("heating_request_delay of ss-01");
+    let b = &month.body;
+    assert_eq!(b["value"], 16.0, "{b:#}");
+    // Twenty of the month's 31 days are in the store: provisional, failing on what is known.
+    assert_eq!(b["status"], "provisional", "{b:#}");
+    assert_eq!(b["details"]["indicative_status"], "fail", "{b:#}");
+    let requests = b["details"]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["action"], "stop");
+    assert_eq!(requests[0]["started_days_over"], 1);
+    assert_eq!(requests[1]["action"], "start");
+    assert_eq!(requests[1]["elapsed_h"], 0.0);
+    let pln = b["details"]["bonifikata_pln"].as_f64().unwrap();
+    assert!((pln - 12_500.0 * 0.391 / 30.0).abs() < 1e-9, "{pln}");
+    assert!(
+        b["irregularities"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stop of heating on request cr-1 took 16.0 h"),
+        "{b:#}"
+    );
 }

@@ -235,6 +235,7 @@ fn network(
         completeness.push(known);
         if ctx.wants(&f.sub.id, Some(&net.id)) {
             substation_results(ctx, cfg, period, f, &found, &season_hours, known, out);
+            request_result(ctx, cfg, register, period, f, known, out);
         }
         net_events.extend(found.into_iter().map(|e| (e, f.sub)));
     }
@@ -334,6 +335,74 @@ fn result(
     r.irregularities.extend(notes);
     super::threshold::conclude(&mut r, t, ctx.settings.kpi.completeness_min, true);
     r
+}
+
+/// The substation's stops and starts on request against the limit (domain.md §6.4), when the
+/// period has any.
+fn request_result(
+    ctx: &EvalContext<'_>,
+    cfg: &AvailabilityConfig,
+    register: &Register,
+    period: &Period,
+    f: &Followed<'_>,
+    completeness: f64,
+    out: &mut Evaluation,
+) {
+    let s = f.sub;
+    let mine: Vec<&crate::config::kpi_availability::PlannedWork> = register
+        .works
+        .iter()
+        .filter(|x| x.kind == WorkKind::CustomerRequest && x.substations.contains(&s.id))
+        .collect();
+    if mine.is_empty() {
+        return;
+    }
+    let fee = s
+        .capacity_fee_pln_per_mw_month
+        .or(cfg.capacity_fee_pln_per_mw_month);
+    let clocks = super::availability_requests::clocks(
+        &mine,
+        &f.tl,
+        period.evaluated(),
+        ctx.as_of,
+        cfg.start_stop_limit_h,
+        fee,
+        s.ordered_capacity_mw,
+    );
+    if clocks.is_empty() {
+        return;
+    }
+    let mut r = result(
+        ctx,
+        period,
+        "heating_request_delay",
+        &s.id,
+        &["substation".to_string()],
+        "h",
+        super::availability_requests::longest_h(&clocks),
+        completeness,
+    );
+    for c in clocks.iter().filter(|c| c.late) {
+        r.irregularities.push(Irregularity::not_followed(
+            "domain.md §6.4 start/stop on request ≤ 12 h",
+            format!(
+                "{} of heating on request {} took {:.1} h{} (limit {} h): {} started day(s) over",
+                c.action,
+                c.id,
+                c.elapsed_h,
+                if c.done_at.is_none() { " so far" } else { "" },
+                c.limit_h,
+                c.started_days_over
+            ),
+        ));
+    }
+    let pln: Option<f64> = clocks
+        .iter()
+        .filter_map(|c| c.bonifikata_pln)
+        .reduce(|a, b| a + b);
+    r.detail("requests", &clocks);
+    r.detail("bonifikata_pln", pln);
+    out.results.push(r);
 }
 
 #[allow(clippy::too_many_arguments)]

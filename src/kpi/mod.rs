@@ -26,6 +26,7 @@ pub mod availability_eval;
 mod availability_events;
 pub mod availability_live;
 mod availability_read;
+mod availability_requests;
 pub mod availability_state;
 pub mod compliance;
 pub mod efficiency;

@@ -470,6 +470,16 @@ pub fn availability_thresholds() -> Vec<Threshold> {
             "domain.md §6.4: a single unplanned interruption is critical above 12 h, escalated above 24 h [P]",
         ));
         out.push(t(
+            "heating_request_delay",
+            Unit::Hour,
+            Direction::Max,
+            None,
+            12.0,
+            p,
+            "substation",
+            "domain.md §6.1/§6.4: start or stop of space heating on customer request ≤ 12 h [24]",
+        ));
+        out.push(t(
             "planned_stop_days",
             Unit::Day,
             Direction::Max,

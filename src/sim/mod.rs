@@ -121,7 +121,9 @@ pub fn generated_substations(
 ) -> Result<Vec<(crate::model::asset::Substation, &'static str)>, SimError> {
     let cfg = settings.simulator.clone().unwrap_or_default();
     let network = settings.networks.first().ok_or_else(|| {
-        SimError::Config("the simulator needs at least one [[network]] (see config/demo.toml)".into())
+        SimError::Config(
+            "the simulator needs at least one [[network]] (see config/demo.toml)".into(),
+        )
     })?;
     Ok(
         substation::generate(count, cfg.branches, &network.id, seed.unwrap_or(cfg.seed))
