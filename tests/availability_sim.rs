@@ -139,6 +139,7 @@ fn injected_interruptions_and_degraded_supply_are_found_to_the_reading() {
     assert_eq!(requests[1]["elapsed_h"], 0.0);
     let pln = b["details"]["bonifikata_pln"].as_f64().unwrap();
     assert!((pln - 12_500.0 * 0.391 / 30.0).abs() < 1e-9, "{pln}");
+    season_to_date(&settings, &engine, store.as_ref(), truth, as_of);
     assert!(
         b["irregularities"][0]["message"]
             .as_str()
@@ -146,4 +147,71 @@ fn injected_interruptions_and_degraded_supply_are_found_to_the_reading() {
             .contains("stop of heating on request cr-1 took 16.0 h"),
         "{b:#}"
     );
+}
+
+/// Unplanned SAIDI over the heating season to date (domain.md §6.4): Σ r·N / N_T over the
+/// truth's unplanned interruptions, from this evaluation in the month, and from the stored
+/// events when a later day is evaluated.
+fn season_to_date(
+    settings: &heatkpi::config::Settings,
+    engine: &Engine,
+    store: &dyn Store,
+    truth: &heatkpi::sim::Truth,
+    as_of: i64,
+) {
+    let customers = |id: &str| {
+        f64::from(
+            settings
+                .substations
+                .iter()
+                .find(|s| s.id == id)
+                .unwrap()
+                .customers,
+        )
+    };
+    let n_t: f64 = settings
+        .substations
+        .iter()
+        .map(|s| f64::from(s.customers))
+        .sum();
+    let unplanned: Vec<_> = truth
+        .interruptions
+        .iter()
+        .filter(|t| t.class == "unplanned")
+        .collect();
+    assert!(!unplanned.is_empty());
+    let expect: f64 = unplanned
+        .iter()
+        .map(|t| (t.end_ms - t.start_ms) as f64 / 3.6e6 * customers(&t.substation))
+        .sum::<f64>()
+        / n_t;
+    // Each event's start and end within one one-minute step of the truth.
+    let tol: f64 = unplanned
+        .iter()
+        .map(|t| 2.0 / 60.0 * customers(&t.substation))
+        .sum::<f64>()
+        / n_t;
+    let month = store
+        .results(&heatkpi::store::ResultFilter {
+            kpi: Some("saidi_unplanned_season_to_date".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(month.len(), 1, "one network, one month");
+    let v = month[0].body["value"].as_f64().unwrap();
+    assert!((v - expect).abs() <= tol, "{v} vs {expect} ± {tol}");
+    // The season began months before January and none of them was evaluated: provisional.
+    assert_eq!(month[0].body["status"], "provisional");
+    // A day after the stored days: the interruption comes from the stored events, and the
+    // stored January result covers the season's days before it.
+    let day = engine.calendar().parse("2026-01-21").unwrap();
+    let ev = engine.evaluate(settings, store, &day, None, as_of).unwrap();
+    let r = ev
+        .results
+        .iter()
+        .find(|r| r.kpi == "saidi_unplanned_season_to_date")
+        .expect("season to date on a day");
+    assert!((r.value.unwrap() - v).abs() < 1e-9, "{:?} vs {v}", r.value);
+    assert!((r.details["earlier_in_season_h"].as_f64().unwrap() - v).abs() < 1e-9);
+    assert_eq!(r.details["earlier_evaluated_h"].as_f64(), Some(20.0 * 24.0));
 }

@@ -6,7 +6,8 @@
 //! `longest_unplanned_interruption`, `planned_stop_days`, `degraded_hours`,
 //! `heat_not_supplied`. Per network: `saifi`, `saidi`, `caidi`, `asai`,
 //! `availability_capacity_weighted`, `saidi_unplanned_heating_season`, `asai_heating_season`,
-//! `heat_not_supplied`; the planned / unplanned / season splits are in the details.
+//! `heat_not_supplied`, and in a month or day of a heating season
+//! `saidi_unplanned_season_to_date` (see `availability_ytd`); the planned / unplanned / season splits are in the details.
 //!
 //! A run of not supplied that reaches the start of the evaluated window is followed back (and
 //! one reaching its end forward, up to the as-of time) in steps of a week, up to
@@ -273,12 +274,17 @@ fn network(
             irr,
             out,
         );
+        if let Some(r) =
+            super::availability_ytd::season_to_date(ctx, net, subs, period, &net_events)?
+        {
+            out.results.push(r);
+        }
     }
     Ok(())
 }
 
 /// The parts of `w` inside the heating season (whole local days).
-fn season_windows(ctx: &EvalContext<'_>, w: Window) -> Vec<Window> {
+pub(super) fn season_windows(ctx: &EvalContext<'_>, w: Window) -> Vec<Window> {
     ctx.calendar
         .days_in(w)
         .into_iter()
@@ -318,7 +324,7 @@ fn interruptions(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn result(
+pub(super) fn result(
     ctx: &EvalContext<'_>,
     period: &Period,
     kpi: &str,

@@ -28,6 +28,7 @@ pub mod availability_live;
 mod availability_read;
 mod availability_requests;
 pub mod availability_state;
+mod availability_ytd;
 pub mod compliance;
 pub mod efficiency;
 pub mod efficiency_eval;

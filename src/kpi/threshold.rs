@@ -427,6 +427,18 @@ pub fn availability_thresholds() -> Vec<Threshold> {
         source: src.into(),
     };
     let mut out = Vec::new();
+    for p in [P::Month, P::Day] {
+        out.push(t(
+            "saidi_unplanned_season_to_date",
+            Unit::Hour,
+            Direction::Max,
+            Some(0.5),
+            0.8,
+            p,
+            "network",
+            "domain.md §6.4 after Vantaa Energy [27]: unplanned SAIDI ≤ 0.8 h per customer in the heating season, warn above 0.5 h to date",
+        ));
+    }
     for p in [P::HeatingSeason, P::Year, P::Rolling12m] {
         out.push(t(
             "saidi_unplanned_heating_season",
