@@ -13,7 +13,7 @@ const MIN: i64 = 60_000;
 /// returns one result per period, valued with the as-of minute.
 struct Probe {
     name: &'static str,
-    log: Arc<Mutex<Vec<(&'static str, String, bool)>>>,
+    log: Log,
 }
 
 impl Evaluator for Probe {
@@ -34,6 +34,7 @@ impl Evaluator for Probe {
     }
 }
 
+/// (evaluator, period label, closed) of every evaluation.
 type Log = Arc<Mutex<Vec<(&'static str, String, bool)>>>;
 
 /// `standards` every `general_s` with the probe `efficiency`, `availability` every `avail_s`
