@@ -48,7 +48,8 @@ fn main() -> anyhow::Result<()> {
             baseline: None,
         })
         .collect();
-    let engine = heatkpi::kpi::availability_live::engine(&settings)?;
+    let engine = heatkpi::kpi::Engine::empty(&settings)?
+        .with(heatkpi::kpi::availability_eval::AvailabilityEvaluator);
     let p = engine.calendar().parse(period)?;
     let now = chrono::Utc::now().timestamp_millis();
     let t = Instant::now();

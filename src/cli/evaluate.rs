@@ -123,38 +123,27 @@ fn standards_engine(loaded: &Loaded) -> Result<Engine, crate::kpi::EngineError> 
     Ok(Engine::standards(&loaded.settings)?.with_register_moduli(moduli))
 }
 
-/// Start the live KPI loop (current hour, day and month to date, plus recomputation of closed
-/// periods when late data arrives). Returns the task; abort it to stop.
+/// Start the live KPI loop: the current hour, day and month to date of availability every
+/// `kpi.availability.live_every_s` and of the other standards every `kpi.live.every_s`, plus
+/// closed periods and their recomputation when late data arrives. Returns the task; abort it to
+/// stop.
 pub(crate) fn spawn_live(loaded: &Loaded, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
     let settings = Arc::new(loaded.settings.clone());
-    let engine = standards_engine(loaded);
-    let avail = tokio::spawn(crate::kpi::availability_live::run(
-        settings.clone(),
-        store.clone(),
-    ));
+    let moduli = crate::kpi::engine::template_moduli(&loaded.settings, &loaded.templates);
+    let live = crate::kpi::LiveLoop::standards(&loaded.settings, &moduli);
     tokio::spawn(async move {
-        let _stop_with_this_task = AbortOnDrop(avail);
-        let engine = match engine {
-            Ok(e) => Arc::new(e),
+        let live = match live {
+            Ok(l) => l,
             Err(e) => {
                 tracing::error!("live evaluation not started: {e}");
                 return;
             }
         };
         let (_keep, rx) = tokio::sync::watch::channel(false);
-        if let Err(e) = crate::kpi::run_live(engine, settings, store, rx).await {
+        if let Err(e) = crate::kpi::run_live(live, settings, store, rx).await {
             tracing::error!("live evaluation stopped: {e}");
         }
     })
-}
-
-/// Aborts the task when dropped (the availability loop stops with the live loop).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Open interruptions, one line: substation, class, since when.

@@ -2,6 +2,7 @@
 //! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration.
 
 mod data;
+mod demo_interruption;
 mod evaluate;
 mod modbus;
 mod mqtt;

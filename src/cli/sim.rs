@@ -5,6 +5,7 @@
 //! meters to that broker, and `demo` reads those meters over MQTT (a `wmbusmeters`
 //! subscription on the same broker) instead of polling them over Modbus.
 
+use super::demo_interruption::DemoInterruption;
 use super::runtime::{Service, parse_duration, until_stopped};
 use super::{Failure, load_config, open_store, runtime_rt};
 use crate::config::Loaded;
@@ -101,6 +102,17 @@ pub struct DemoArgs {
     /// seconds), so month-to-date KPIs have data at once.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     history: bool,
+    /// Wall time after the start at which the simulator cuts a branch off, so an interruption
+    /// opens and closes while you watch (`off`: no cut).
+    #[arg(long, default_value = "3m")]
+    interruption_at: String,
+    /// Wall time the cut lasts.
+    #[arg(long, default_value = "5m")]
+    interruption_for: String,
+    /// What the cut cuts off: a branch, a network or a substation (default: the first
+    /// substation's branch).
+    #[arg(long)]
+    interruption_target: Option<String>,
 }
 
 /// Write this month's simulated history up to local midnight today through the ingest path.
@@ -339,13 +351,38 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
     if a.history && store.list_series("*")?.is_empty() {
         backfill_month_to_date(&loaded, store.clone())?;
     }
+    // The simulator starts now; the demo's cut is placed in its (faster) time.
+    let start_ms = chrono::Utc::now().timestamp_millis();
+    let step_ms = i64::from(loaded.settings.simulator.as_ref().map_or(60, |s| s.step_s)) * 1000;
+    let cut = DemoInterruption::plan(
+        &loaded.settings,
+        a.interruption_target.as_deref(),
+        &a.interruption_at,
+        &a.interruption_for,
+        a.speed,
+        start_ms - start_ms.rem_euclid(step_ms.max(1)),
+    )?;
+    let mut simulated = loaded.clone();
+    if let Some(c) = &cut {
+        simulated
+            .settings
+            .simulator
+            .get_or_insert_with(Default::default)
+            .events
+            .push(c.event());
+    }
+    let tz = loaded.settings.timezone();
     let rt = runtime_rt()?;
     rt.block_on(async {
         let opts = ServeOptions {
             speed: Some(a.speed),
+            start_ms: Some(start_ms),
             ..Default::default()
         };
-        let sim = sim::serve(&loaded.settings, &loaded.templates, opts).await?;
+        let sim = sim::serve(&simulated.settings, &simulated.templates, opts).await?;
+        let window = cut
+            .as_ref()
+            .map(|c| c.wall_window(chrono::Utc::now().timestamp_millis(), sim.sim_time()));
         let gateway = loaded.settings.simulator.as_ref().and_then(|s| s.mqtt.clone());
         let collect = match &gateway {
             Some(g) => demo_collection(&loaded, g, &sim.amr_meters(), a.speed)?,
@@ -380,7 +417,15 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
             );
         }
         println!("  store: {}", loaded.dir.join(&loaded.settings.store.path).display());
-        println!("  evaluation: live KPIs every minute (`heatkpi -c {} evaluate --period <month>` for a closed month)", path.display());
+        println!(
+            "  evaluation: live availability every {} s, the other standards every {} s (`heatkpi -c {} evaluate --period <month>` for a closed month)",
+            loaded.settings.kpi.availability.live_every_s,
+            loaded.settings.kpi.live.every_s,
+            path.display()
+        );
+        if let (Some(c), Some(w)) = (&cut, window) {
+            println!("{}", c.announce(w, tz, &path.display().to_string()));
+        }
         println!(
             "  look: heatkpi -c {} query 'ss-01.*' --every 1h   |   heatkpi -c {} events --open",
             path.display(),
@@ -397,6 +442,10 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
                     println!("{}", amr_line(&st, false));
                 }
                 println!("{}", super::evaluate::live_summary(&loaded, &*store));
+                if let (Some(c), Some(w)) = (&cut, window) {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    println!("{}", c.status(w, now, tz, &*store));
+                }
             }
         };
         tokio::select! {
@@ -410,6 +459,10 @@ pub(super) fn demo(config: &Path, a: DemoArgs) -> Result<ExitCode, Failure> {
             println!("{}", amr_line(&st, true));
         }
         println!("{}", super::evaluate::live_summary(&loaded, &*store));
+        if let (Some(c), Some(w)) = (&cut, window) {
+            let now = chrono::Utc::now().timestamp_millis();
+            println!("{}", c.status(w, now, tz, &*store));
+        }
         println!("demo stopped: {} samples stored, {} rejected", stats.written, stats.rejected_total());
         Ok(ExitCode::SUCCESS)
     })

@@ -98,8 +98,8 @@ pub struct AvailabilityConfig {
     /// followed to find its real start and end, days.
     #[serde(default = "default_search_days")]
     pub event_search_days: u32,
-    /// Seconds between live availability evaluations (the current hour), so interruptions
-    /// open within two readings of the first one without supply.
+    /// Seconds between live availability evaluations (current hour, day and month to date),
+    /// so interruptions open within two readings of the first one without supply.
     #[serde(default = "default_live_every")]
     pub live_every_s: u64,
     /// The planned-works register, relative to the configuration file's directory.

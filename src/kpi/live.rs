@@ -15,7 +15,6 @@ use super::result::KpiResult;
 use crate::config::Settings;
 use crate::model::TimestampMs;
 use crate::store::{Store, StoreError};
-use std::sync::Arc;
 
 /// State key of the late-data watermark.
 const WATERMARK_KEY: &str = "kpi.watermark";
@@ -85,28 +84,7 @@ impl Engine {
         store: &dyn Store,
         now: TimestampMs,
     ) -> Result<Vec<Period>, EngineError> {
-        let seq_now = store.write_seq()?;
-        let prev = store
-            .state(WATERMARK_KEY)?
-            .and_then(|v| v.get("write_seq").and_then(|s| s.as_u64()));
-        let mut done = Vec::new();
-        if let Some(prev) = prev
-            && let Some(changed) = store.earliest_change_since(prev)?
-        {
-            for p in self.closed_periods_since(changed, now, settings.kpi.live.recompute_max_days) {
-                self.evaluate_and_store(settings, store, &p, None, now)?;
-                done.push(p);
-            }
-            if !done.is_empty() {
-                tracing::info!(
-                    from = %crate::model::time::format_local(self.calendar().tz, changed),
-                    periods = done.len(),
-                    "recomputed closed periods after late data"
-                );
-            }
-        }
-        store.put_state(WATERMARK_KEY, &serde_json::json!({ "write_seq": seq_now }))?;
-        Ok(done)
+        recompute_late(&[self], settings, store, now)
     }
 
     /// One live tick:
@@ -118,47 +96,126 @@ impl Engine {
     ///    of adding a revision every few minutes — a month to date would otherwise pile up
     ///    thousands of revisions per KPI.
     ///
-    /// Returns the periods evaluated, closed ones first.
+    /// Returns the periods evaluated, closed ones first. The live loop
+    /// ([`super::live_loop::LiveLoop`]) runs the same steps with a cadence per evaluator.
     pub fn live_tick(
         &self,
         settings: &Settings,
         store: &dyn Store,
         now: TimestampMs,
     ) -> Result<Vec<Period>, EngineError> {
-        let mut done = self.recompute_late(settings, store, now)?;
-        let last = store
-            .state(LAST_TICK_KEY)?
-            .and_then(|v| v.get("at").and_then(|t| t.as_i64()));
-        if let Some(last) = last.filter(|l| *l < now) {
-            for p in self.closed_periods_since(last, now, settings.kpi.live.recompute_max_days) {
-                // A period closes once; the late-data pass may have done it already.
-                let fresh = p.end() > last;
-                if fresh
-                    && !done
-                        .iter()
-                        .any(|d| d.kind == p.kind && d.window == p.window)
-                {
-                    self.evaluate_and_store(settings, store, &p, None, now)?;
-                    done.push(p);
-                }
-            }
-        }
-        let mut snapshot = Vec::new();
+        let mut done = close_periods(&[self], settings, store, now)?;
+        let (periods, results) = self.evaluate_live(settings, store, now)?;
+        done.extend(periods);
+        put_snapshot(store, now, &results)?;
+        Ok(done)
+    }
+
+    /// The live periods at `now` evaluated: events stored by id, results returned (for the
+    /// snapshot) with the periods.
+    pub(crate) fn evaluate_live(
+        &self,
+        settings: &Settings,
+        store: &dyn Store,
+        now: TimestampMs,
+    ) -> Result<(Vec<Period>, Vec<KpiResult>), EngineError> {
+        let mut results = Vec::new();
+        let mut periods = Vec::new();
         for p in self.live_periods(now) {
             let ev = self.evaluate(settings, store, &p, None, now)?;
             let events = super::revision::merge_events(store, &ev)?;
             store.put_events(&events)?;
-            snapshot.extend(ev.results);
+            results.extend(ev.results);
+            periods.push(p);
+        }
+        Ok((periods, results))
+    }
+}
+
+/// Steps 1 and 2 of [`Engine::live_tick`] for every evaluator of `engines`: closed periods
+/// touched by late data recomputed, periods closed since the previous tick stored once; the
+/// time of this tick recorded. Returns the periods stored.
+pub(crate) fn close_periods(
+    engines: &[&Engine],
+    settings: &Settings,
+    store: &dyn Store,
+    now: TimestampMs,
+) -> Result<Vec<Period>, EngineError> {
+    let Some(first) = engines.first() else {
+        return Ok(Vec::new());
+    };
+    let mut done = recompute_late(engines, settings, store, now)?;
+    let last = store
+        .state(LAST_TICK_KEY)?
+        .and_then(|v| v.get("at").and_then(|t| t.as_i64()));
+    if let Some(last) = last.filter(|l| *l < now) {
+        for p in first.closed_periods_since(last, now, settings.kpi.live.recompute_max_days) {
+            // A period closes once; the late-data pass may have done it already.
+            let fresh = p.end() > last;
+            if fresh
+                && !done
+                    .iter()
+                    .any(|d| d.kind == p.kind && d.window == p.window)
+            {
+                for e in engines {
+                    e.evaluate_and_store(settings, store, &p, None, now)?;
+                }
+                done.push(p);
+            }
+        }
+    }
+    store.put_state(LAST_TICK_KEY, &serde_json::json!({ "at": now }))?;
+    Ok(done)
+}
+
+/// [`Engine::recompute_late`] for every evaluator of `engines`, under one watermark.
+fn recompute_late(
+    engines: &[&Engine],
+    settings: &Settings,
+    store: &dyn Store,
+    now: TimestampMs,
+) -> Result<Vec<Period>, EngineError> {
+    let Some(first) = engines.first() else {
+        return Ok(Vec::new());
+    };
+    let seq_now = store.write_seq()?;
+    let prev = store
+        .state(WATERMARK_KEY)?
+        .and_then(|v| v.get("write_seq").and_then(|s| s.as_u64()));
+    let mut done = Vec::new();
+    if let Some(prev) = prev
+        && let Some(changed) = store.earliest_change_since(prev)?
+    {
+        for p in first.closed_periods_since(changed, now, settings.kpi.live.recompute_max_days) {
+            for e in engines {
+                e.evaluate_and_store(settings, store, &p, None, now)?;
+            }
             done.push(p);
         }
-        let body = serde_json::json!({
-            "as_of": now,
-            "results": snapshot.iter().map(super::record::to_record).collect::<Vec<_>>(),
-        });
-        store.put_state(LIVE_KEY, &body)?;
-        store.put_state(LAST_TICK_KEY, &serde_json::json!({ "at": now }))?;
-        Ok(done)
+        if !done.is_empty() {
+            tracing::info!(
+                from = %crate::model::time::format_local(first.calendar().tz, changed),
+                periods = done.len(),
+                "recomputed closed periods after late data"
+            );
+        }
     }
+    store.put_state(WATERMARK_KEY, &serde_json::json!({ "write_seq": seq_now }))?;
+    Ok(done)
+}
+
+/// Replace the live snapshot with `results`, evaluated at `now`.
+pub(crate) fn put_snapshot(
+    store: &dyn Store,
+    now: TimestampMs,
+    results: &[KpiResult],
+) -> Result<(), EngineError> {
+    let body = serde_json::json!({
+        "as_of": now,
+        "results": results.iter().map(super::record::to_record).collect::<Vec<_>>(),
+    });
+    store.put_state(LIVE_KEY, &body)?;
+    Ok(())
 }
 
 /// The results of the last live tick (current hour, day and month to date), for the live page;
@@ -176,46 +233,4 @@ pub fn live_snapshot(store: &dyn Store) -> Result<Option<Vec<KpiResult>>, Engine
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StoreError::Data(e.to_string()))?;
     Ok(Some(results))
-}
-
-/// The live loop for the CLI to spawn: every `kpi.live.every_s` seconds a [`Engine::live_tick`]
-/// on a blocking thread (the store is synchronous), until `shutdown` turns true. A failed tick
-/// is logged and retried at the next one.
-pub async fn run_live(
-    engine: Arc<Engine>,
-    settings: Arc<Settings>,
-    store: Arc<dyn Store>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), EngineError> {
-    let every = std::time::Duration::from_secs(settings.kpi.live.every_s.max(1));
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return Ok(());
-                }
-                continue;
-            }
-        }
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let (e, s, st) = (engine.clone(), settings.clone(), store.clone());
-        let now = chrono::Utc::now().timestamp_millis();
-        let res = tokio::task::spawn_blocking(move || e.live_tick(&s, st.as_ref(), now))
-            .await
-            .map_err(|e| EngineError::Task(e.to_string()))?;
-        match res {
-            Ok(periods) => {
-                metrics::counter!("heatkpi_kpi_evaluations_total").increment(periods.len() as u64);
-            }
-            Err(e) => {
-                metrics::counter!("heatkpi_kpi_evaluation_errors_total").increment(1);
-                tracing::warn!(error = %e, "live KPI evaluation failed; retrying at the next tick");
-            }
-        }
-    }
 }

@@ -12,7 +12,8 @@
 //!   (with the plant level in `efficiency_plant`) and [`emissions_eval`] (with the year-level
 //!   rules in `emissions_year` and the events in `emissions_events`), and [`engine`] (runs
 //!   evaluators, stores revisions — recalculation notes and event merging in `revision`) and
-//!   [`live`] (live snapshot, closing periods, late-data recomputation, the loop to spawn);
+//!   [`live`] (live snapshot, closing periods, late-data recomputation) with [`live_loop`]
+//!   (the loop to spawn, a cadence per group of evaluators);
 //!   [`availability_eval`] (with the reads in `availability_read` and the events in
 //!   `availability_events`).
 //!
@@ -24,7 +25,6 @@
 pub mod availability;
 pub mod availability_eval;
 mod availability_events;
-pub mod availability_live;
 mod availability_read;
 mod availability_requests;
 pub mod availability_state;
@@ -40,6 +40,7 @@ mod emissions_year;
 pub mod engine;
 pub mod inputs;
 pub mod live;
+pub mod live_loop;
 pub mod losses;
 pub mod losses_eval;
 mod losses_makeup;
@@ -60,6 +61,7 @@ mod engine_tests;
 pub(crate) mod testkit;
 
 pub use engine::{Engine, EngineError, Evaluation, Evaluator, evaluate};
-pub use live::{live_snapshot, run_live};
+pub use live::live_snapshot;
+pub use live_loop::{LiveLoop, run_live};
 pub use period::{Calendar, Period, PeriodKind};
 pub use result::{Irregularity, IrregularityKind, KpiResult, Status};

@@ -219,15 +219,10 @@ fn check_config_reports_kpi_problems_with_their_keys() {
 async fn the_live_loop_ticks_and_stops_on_shutdown() {
     let store = std::sync::Arc::new(MemStore::new());
     let s = std::sync::Arc::new(settings());
-    let engine = std::sync::Arc::new(Engine::plant(&s).unwrap());
+    let live = || crate::kpi::LiveLoop::standards(&s, &Default::default()).unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let dyn_store: std::sync::Arc<dyn Store> = store.clone();
-    let task = tokio::spawn(crate::kpi::live::run_live(
-        engine.clone(),
-        s.clone(),
-        dyn_store,
-        rx,
-    ));
+    let task = tokio::spawn(crate::kpi::run_live(live(), s.clone(), dyn_store, rx));
     // The first tick runs at once; it sets the late-data watermark. Wait for it (bounded, so a
     // broken loop fails instead of hanging).
     let mut ticked = false;
@@ -245,7 +240,7 @@ async fn the_live_loop_ticks_and_stops_on_shutdown() {
     let (tx, rx) = tokio::sync::watch::channel(true);
     let fresh = std::sync::Arc::new(MemStore::new());
     let fresh_dyn: std::sync::Arc<dyn Store> = fresh.clone();
-    crate::kpi::live::run_live(engine, s, fresh_dyn, rx)
+    crate::kpi::run_live(live(), s.clone(), fresh_dyn, rx)
         .await
         .unwrap();
     assert!(fresh.state("kpi.watermark").unwrap().is_none());
