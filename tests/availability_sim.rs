@@ -91,6 +91,9 @@ fn injected_interruptions_and_degraded_supply_are_found_to_the_reading() {
             assert_eq!(e.body["clocks"]["notice_short"], false);
         }
         assert!(e.body["heat_not_supplied_gj"].as_f64().unwrap() > 0.0);
+        // A whole branch lost supply together: every neighbour on it is evidence.
+        let n = &e.body["neighbours"];
+        assert_eq!(n["without_supply"], n["of"], "{}: {n:#}", t.substation);
     }
     let degraded = truth
         .events

@@ -140,5 +140,8 @@ fn the_demo_shows_its_interruption_opening_and_closing() {
         assert_eq!(e["body"]["class"], "unplanned", "{s}");
         assert_eq!(e["body"]["evidence"]["reason"], "no_pressure", "{s}");
         assert_eq!(e["body"]["evidence"]["dp_measured"], true, "{s}");
+        // The whole branch was cut: each neighbour, polled a few seconds apart, is evidence.
+        let n = &e["body"]["neighbours"];
+        assert_eq!(n["without_supply"], n["of"], "{s}: {n:#}");
     }
 }

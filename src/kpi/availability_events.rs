@@ -146,10 +146,26 @@ pub(super) fn events(
             InterruptionClass::Unplanned => "warning",
             _ => "info",
         };
+        // Neighbours are polled at their own instants: one that lost supply within a sample
+        // interval of this start lost it at the same time.
+        let around = i64::from(cfg.sample_interval_s) * 1000;
+        let near = |tl: &super::availability_state::Timeline| {
+            tl.spans
+                .iter()
+                .find(|x| {
+                    matches!(
+                        x.state,
+                        SupplyState::NotSupplied | SupplyState::Disturbance
+                    ) && x.start <= s.start + around
+                        && x.end > s.start - around
+                })
+                .map(|x| x.state)
+                .or_else(|| tl.state_at(s.start))
+        };
         let neighbours: Vec<serde_json::Value> = all
             .iter()
             .filter(|o| o.sub.id != sub.id && o.sub.branch == sub.branch)
-            .map(|o| json!({"substation": o.sub.id, "state": o.tl.state_at(s.start).map(|x| x.name())}))
+            .map(|o| json!({"substation": o.sub.id, "state": near(&o.tl).map(|x| x.name())}))
             .collect();
         let lost = neighbours
             .iter()
