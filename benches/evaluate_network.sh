@@ -42,7 +42,9 @@ blocks.append(cur)
 for b in blocks:
     head = b[0].strip()
     body = "".join(b)
-    if head == "[[substation]]":
+    # Substations are generated below; availability keeps its contract defaults (the demo's
+    # [kpi.availability] is tuned for its 60x live clock).
+    if head in ("[[substation]]", "[kpi.availability]"):
         continue
     if head == "[[modbus.device]]" and re.search(r'^asset = "ss-', body, re.M):
         continue

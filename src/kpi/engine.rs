@@ -300,6 +300,18 @@ pub fn programme_standard(evaluator: &str) -> Option<&'static str> {
     })
 }
 
+/// The evaluators of the five standards, in report order: efficient production, emission
+/// limits, transmission losses, rational use, full availability of supply.
+pub fn standard_evaluators() -> Vec<Box<dyn Evaluator>> {
+    vec![
+        Box::new(super::efficiency_eval::EfficiencyEvaluator),
+        Box::new(super::emissions_eval::EmissionsEvaluator),
+        Box::new(super::losses_eval::LossesEvaluator),
+        Box::new(super::usage_eval::UsageEvaluator),
+        Box::new(super::availability_eval::AvailabilityEvaluator),
+    ]
+}
+
 /// Runs evaluators and stores what they produce.
 pub struct Engine {
     evaluators: Vec<Box<dyn Evaluator>>,
@@ -319,12 +331,9 @@ impl Engine {
     /// An engine with every standard: the plant side and the network side (transmission
     /// losses, rational use of delivered heat, full availability of supply).
     pub fn standards(settings: &Settings) -> Result<Engine, EngineError> {
-        Ok(Engine::empty(settings)?
-            .with(super::efficiency_eval::EfficiencyEvaluator)
-            .with(super::emissions_eval::EmissionsEvaluator)
-            .with(super::losses_eval::LossesEvaluator)
-            .with(super::usage_eval::UsageEvaluator)
-            .with(super::availability_eval::AvailabilityEvaluator))
+        let mut engine = Engine::empty(settings)?;
+        engine.evaluators = standard_evaluators();
+        Ok(engine)
     }
 
     /// An engine without evaluators (add them with [`Engine::with`]).

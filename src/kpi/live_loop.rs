@@ -120,15 +120,10 @@ impl LiveLoop {
         settings: &Settings,
         moduli: &BTreeMap<String, f64>,
     ) -> Result<LiveLoop, EngineError> {
-        use super::{availability_eval, efficiency_eval, emissions_eval, losses_eval, usage_eval};
-        let general: Vec<Box<dyn Evaluator>> = vec![
-            Box::new(efficiency_eval::EfficiencyEvaluator),
-            Box::new(emissions_eval::EmissionsEvaluator),
-            Box::new(losses_eval::LossesEvaluator),
-            Box::new(usage_eval::UsageEvaluator),
-        ];
-        let availability: Vec<Box<dyn Evaluator>> =
-            vec![Box::new(availability_eval::AvailabilityEvaluator)];
+        let (availability, general): (Vec<Box<dyn Evaluator>>, Vec<Box<dyn Evaluator>>) =
+            super::engine::standard_evaluators()
+                .into_iter()
+                .partition(|e| e.name() == "availability");
         Ok(LiveLoop::new(vec![
             LiveGroup::new(
                 "standards",
