@@ -86,18 +86,8 @@ fn history_through_ingest_finds_the_injected_counter_events() {
     let sim = settings.simulator.as_mut().unwrap();
     sim.default_scenario = false;
     let ev = |kind, target: &str, start: &str| EventConfig {
-        kind,
-        target: target.into(),
-        start: start.into(),
-        duration_h: None,
-        enabled: true,
-        notice_days: None,
-        delta_k: None,
-        pollutant: None,
-        factor: None,
-        exception_code: None,
-        new_reading: None,
         gap_min: Some(40.0),
+        ..EventConfig::new(kind, target, start, None)
     };
     sim.events = vec![
         ev(EventKind::MeterReset, "ss-05-hm", "+0d12:00"),

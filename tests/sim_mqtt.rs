@@ -31,20 +31,7 @@ fn t0() -> i64 {
 }
 
 fn event(kind: EventKind, target: &str) -> EventConfig {
-    EventConfig {
-        kind,
-        target: target.into(),
-        start: "+0d00:00".into(),
-        duration_h: None,
-        enabled: true,
-        notice_days: None,
-        delta_k: None,
-        pollutant: None,
-        factor: None,
-        exception_code: None,
-        new_reading: None,
-        gap_min: None,
-    }
+    EventConfig::new(kind, target, "+0d00:00", None)
 }
 
 /// The gateway: `substations` on `host:port` under `prefix`, a telegram every 5 minutes.

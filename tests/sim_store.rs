@@ -43,20 +43,12 @@ fn store_counter_deltas_match_the_ground_truth() {
     let mut settings = demo_settings().unwrap();
     let sim = settings.simulator.as_mut().unwrap();
     sim.default_scenario = false;
-    sim.events = vec![EventConfig {
-        kind: EventKind::MeterReset,
-        target: "ss-05-hm".into(),
-        start: "+0d12:00".into(),
-        duration_h: None,
-        enabled: true,
-        notice_days: None,
-        delta_k: None,
-        pollutant: None,
-        factor: None,
-        exception_code: None,
-        new_reading: None,
-        gap_min: None,
-    }];
+    sim.events = vec![EventConfig::new(
+        EventKind::MeterReset,
+        "ss-05-hm",
+        "+0d12:00",
+        None,
+    )];
     let mut tee = Tee {
         ingest: Ingest::new(store.clone(), &IngestConfig::default()),
         rules: HashMap::new(),

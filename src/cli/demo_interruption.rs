@@ -98,20 +98,12 @@ impl DemoInterruption {
     pub fn event(&self) -> EventConfig {
         let start = crate::model::time::utc(self.sim_start)
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        EventConfig {
-            kind: EventKind::Interruption,
-            target: self.target.clone(),
-            start,
-            duration_h: Some((self.sim_end - self.sim_start) as f64 / 3_600_000.0),
-            enabled: true,
-            notice_days: None,
-            delta_k: None,
-            pollutant: None,
-            factor: None,
-            exception_code: None,
-            new_reading: None,
-            gap_min: None,
-        }
+        EventConfig::new(
+            EventKind::Interruption,
+            &self.target,
+            &start,
+            Some((self.sim_end - self.sim_start) as f64 / 3_600_000.0),
+        )
     }
 
     /// The cut in wall-clock time, from the simulator's instant `sim_now` at the wall time

@@ -217,6 +217,27 @@ pub struct EventConfig {
     pub gap_min: Option<f64>,
 }
 
+impl EventConfig {
+    /// An enabled event of `kind` on `target` from `start` (see [`EventConfig::start`]) for
+    /// `duration_h` hours, with no kind-specific parameters (set them on the result).
+    pub fn new(kind: EventKind, target: &str, start: &str, duration_h: Option<f64>) -> Self {
+        EventConfig {
+            kind,
+            target: target.to_string(),
+            start: start.to_string(),
+            duration_h,
+            enabled: true,
+            notice_days: None,
+            delta_k: None,
+            pollutant: None,
+            factor: None,
+            exception_code: None,
+            new_reading: None,
+            gap_min: None,
+        }
+    }
+}
+
 /// `[simulator.physics]`: the numbers behind the simulated physics. The defaults describe a
 /// mid-size Polish network (Warsaw climate, 120/60 °C design, older pipes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

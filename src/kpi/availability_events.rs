@@ -153,10 +153,8 @@ pub(super) fn events(
             tl.spans
                 .iter()
                 .find(|x| {
-                    matches!(
-                        x.state,
-                        SupplyState::NotSupplied | SupplyState::Disturbance
-                    ) && x.start <= s.start + around
+                    matches!(x.state, SupplyState::NotSupplied | SupplyState::Disturbance)
+                        && x.start <= s.start + around
                         && x.end > s.start - around
                 })
                 .map(|x| x.state)

@@ -13,20 +13,7 @@ use crate::sim::engine::{SimSetup, Simulation};
 use crate::sim::{demo_settings, templates};
 
 fn event(kind: EventKind, target: &str) -> EventConfig {
-    EventConfig {
-        kind,
-        target: target.into(),
-        start: "+0d00:00".into(),
-        duration_h: None,
-        enabled: true,
-        notice_days: None,
-        delta_k: None,
-        pollutant: None,
-        factor: None,
-        exception_code: None,
-        new_reading: None,
-        gap_min: None,
-    }
+    EventConfig::new(kind, target, "+0d00:00", None)
 }
 
 fn gateway() -> SimMqttConfig {

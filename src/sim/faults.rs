@@ -428,20 +428,7 @@ pub fn default_events(
     counter_meters: &mut BTreeSet<String>,
 ) -> Vec<EventConfig> {
     let mut out = Vec::new();
-    let ev = |kind, target: &str, start: &str, hours: Option<f64>| EventConfig {
-        kind,
-        target: target.to_string(),
-        start: start.to_string(),
-        duration_h: hours,
-        enabled: true,
-        notice_days: None,
-        delta_k: None,
-        pollutant: None,
-        factor: None,
-        exception_code: None,
-        new_reading: None,
-        gap_min: None,
-    };
+    let ev = EventConfig::new;
     let branch = |i: usize| {
         let b = topo
             .branches
