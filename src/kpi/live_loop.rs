@@ -120,10 +120,9 @@ impl LiveLoop {
         settings: &Settings,
         moduli: &BTreeMap<String, f64>,
     ) -> Result<LiveLoop, EngineError> {
-        let (availability, general): (Vec<Box<dyn Evaluator>>, Vec<Box<dyn Evaluator>>) =
-            super::engine::standard_evaluators()
-                .into_iter()
-                .partition(|e| e.name() == "availability");
+        let (availability, general): (Vec<_>, Vec<_>) = super::engine::standard_evaluators()
+            .into_iter()
+            .partition(|e| e.name() == "availability");
         Ok(LiveLoop::new(vec![
             LiveGroup::new(
                 "standards",
