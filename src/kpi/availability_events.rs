@@ -160,15 +160,22 @@ pub(super) fn events(
                 .map(|x| x.state)
                 .or_else(|| tl.state_at(s.start))
         };
-        let neighbours: Vec<serde_json::Value> = all
+        // The branch's other substations by state (a branch may have hundreds: ids grouped
+        // under their state, not one object each).
+        let mut by_state: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        let mut of = 0;
+        for o in all
             .iter()
             .filter(|o| o.sub.id != sub.id && o.sub.branch == sub.branch)
-            .map(|o| json!({"substation": o.sub.id, "state": near(&o.tl).map(|x| x.name())}))
-            .collect();
-        let lost = neighbours
+        {
+            of += 1;
+            let state = near(&o.tl).map_or("unknown", |x| x.name());
+            by_state.entry(state).or_default().push(&o.sub.id);
+        }
+        let lost: usize = ["not_supplied", "disturbance"]
             .iter()
-            .filter(|n| n["state"] == "not_supplied" || n["state"] == "disturbance")
-            .count();
+            .filter_map(|k| by_state.get(k).map(Vec::len))
+            .sum();
         let windows: Vec<Window> = reg
             .works
             .iter()
@@ -208,7 +215,7 @@ pub(super) fn events(
                 "start": format_local(tz, x.start), "end": format_local(tz, x.end),
                 "notified_at": x.notified_at.map(|n| format_local(tz, n)), "register_line": x.line})),
             "evidence": evidence,
-            "neighbours": {"branch": sub.branch, "without_supply": lost, "of": neighbours.len(), "states": neighbours},
+            "neighbours": {"branch": sub.branch, "without_supply": lost, "of": of, "by_state": by_state},
             "clocks": clocks,
             "bonifikata_pln": clocks.bonifikata_pln,
             "heat_not_supplied_gj": hns_total,
