@@ -20,6 +20,7 @@ mod load;
 pub mod modbus;
 mod modbus_check;
 pub mod mqtt;
+pub mod planned_works;
 mod problem;
 mod secret;
 mod semantic;

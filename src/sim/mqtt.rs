@@ -2,7 +2,7 @@
 //! ([`super::amr`]) to an MQTT broker (`[simulator.mqtt]`), on the simulated clock.
 //!
 //! The simulation hands telegrams over and never waits: after each step that lands on a
-//! multiple of `interval_s`, [`Feed::after_step`] builds one telegram per answering meter and
+//! multiple of `interval_s`, `Feed::after_step` builds one telegram per answering meter and
 //! puts it on a bounded queue without blocking. A publishing task passes them to rumqttc while
 //! the broker is connected; while it is not, and whenever the queue is full, telegrams are
 //! dropped, counted by reason (`heatkpi_sim_amr_dropped_total`, [`AmrStats`]) and logged once
