@@ -5,6 +5,7 @@
 //! evaluator needs is here, so a KPI computes the same number from SQLite or from InfluxDB.
 //! The trait is synchronous: SQLite is, and async callers use `spawn_blocking`.
 
+pub(crate) mod fasthash;
 pub mod influx;
 pub mod outbox;
 pub mod sqlite;

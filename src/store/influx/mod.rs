@@ -17,7 +17,6 @@
 //! [`crate::store::outbox::Outbox`], which commits every batch locally first.
 
 mod accumulate;
-pub(crate) mod fasthash;
 mod http;
 mod influxql;
 mod lp;
@@ -111,14 +110,14 @@ impl InfluxOptions {
 /// The InfluxDB store. See the module docs.
 pub struct InfluxStore {
     http: http::Http,
-    measurements: HashMap<String, String, fasthash::FastBuild>,
+    measurements: HashMap<String, String, crate::store::fasthash::FastBuild>,
     side: side::Side,
     batch_size: usize,
     check_duplicates: bool,
     writer_id: String,
     /// Per series, a time after which the server holds none of its points (learned from the
     /// duplicate check and raised by every write): live data past it needs no lookup.
-    hwm: std::sync::Mutex<HashMap<SeriesKey, TimestampMs, fasthash::FastBuild>>,
+    hwm: std::sync::Mutex<HashMap<SeriesKey, TimestampMs, crate::store::fasthash::FastBuild>>,
 }
 
 impl InfluxStore {

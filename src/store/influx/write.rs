@@ -14,12 +14,12 @@
 //! server had already partly stored rewrites identical points, which changes nothing.
 
 use super::InfluxStore;
-use super::fasthash::FastBuild;
 use super::http::HttpError;
 use super::influxql::{ident, literal, row_time};
 use super::lp::{marker_line, sample_line};
 use super::side::QuarantinedPoint;
 use crate::model::{Sample, SeriesKey, TimestampMs};
+use crate::store::fasthash::FastBuild;
 use crate::store::{StoreError, WriteReport};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 

@@ -8,7 +8,7 @@
 
 use crate::model::{Quality, Sample, SeriesKey};
 use crate::store::StoreError;
-use crate::store::influx::fasthash::FastBuild;
+use crate::store::fasthash::FastBuild;
 use std::collections::HashMap;
 
 /// Encode samples.

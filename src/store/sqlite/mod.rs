@@ -30,56 +30,15 @@ use crate::store::{
 };
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
-/// A hash map with a fast hasher (FxHash) for the per-sample lookups of the write path: series
+/// A hash map with the fast hasher of `store::fasthash` for the per-sample lookups of the write path: series
 /// ids by key and per-series state by id. SipHash's flooding resistance buys nothing here
 /// (keys come from the configuration, not from an adversary), and its cost showed in
 /// profiles of the write path.
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// The rustc hasher: rotate, xor and multiply per word.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_i64(&mut self, n: i64) {
-        self.add(n as u64);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+type FastMap<K, V> = HashMap<K, V, crate::store::fasthash::FastBuild>;
 
 /// Idle read-only connections kept open; more are opened on demand and closed after use.
 const MAX_IDLE_READERS: usize = 8;
