@@ -27,7 +27,7 @@ use crate::model::time::Window;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-const HOUR_MS: f64 = 3_600_000.0;
+pub(super) const HOUR_MS: f64 = 3_600_000.0;
 const WEEK_MS: i64 = 7 * 86_400_000;
 /// The standard every result and event cites.
 pub(super) const STANDARD: &str = "domain.md §6 full availability of supply";
@@ -294,7 +294,8 @@ pub(super) fn season_windows(ctx: &EvalContext<'_>, w: Window) -> Vec<Window> {
         .collect()
 }
 
-fn overlap_ms(a: Window, parts: &[Window]) -> i64 {
+/// Milliseconds of `a` inside `parts` (disjoint windows).
+pub(super) fn overlap_ms(a: Window, parts: &[Window]) -> i64 {
     parts
         .iter()
         .map(|p| (a.end.min(p.end) - a.start.max(p.start)).max(0))

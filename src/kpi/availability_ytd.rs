@@ -10,7 +10,7 @@
 //! provisional, not a pass.
 
 use super::availability::{Interruption, InterruptionClass};
-use super::availability_eval::{Found, season_windows};
+use super::availability_eval::{Found, HOUR_MS, overlap_ms, season_windows};
 use super::engine::{EngineError, EvalContext};
 use super::period::{Period, PeriodKind};
 use super::result::KpiResult;
@@ -18,15 +18,6 @@ use crate::model::asset::{Network, Substation};
 use crate::model::time::Window;
 use crate::store::{EventFilter, ResultFilter};
 use std::collections::BTreeMap;
-
-const HOUR_MS: f64 = 3_600_000.0;
-
-fn overlap_ms(a: Window, parts: &[Window]) -> i64 {
-    parts
-        .iter()
-        .map(|p| (a.end.min(p.end) - a.start.max(p.start)).max(0))
-        .sum()
-}
 
 /// The season-to-date result of `net`, or `None` outside a heating season.
 pub(super) fn season_to_date(
